@@ -1,0 +1,908 @@
+//! Tests of the connection state machine: the RFC's examples as byte vectors, a client and a
+//! server wired together in memory, and one test per rule that breaks the connection.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::*;
+use crate::proto::mask;
+
+const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+fn server() -> Connection {
+    Connection::new(Role::Server, Config::default())
+}
+
+fn client() -> Connection {
+    Connection::new(Role::Client, Config::default()).with_mask_source(Box::new(|| KEY))
+}
+
+/// Everything the connection wants written, and whether it asked for a shutdown.
+fn drain(c: &mut Connection) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut shutdown = false;
+    while let Some(t) = c.poll_transmit() {
+        match t {
+            Transmit::Data(b) => out.extend_from_slice(&b),
+            Transmit::Shutdown => shutdown = true,
+        }
+    }
+    (out, shutdown)
+}
+
+fn events(c: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+/// Builds a raw frame: first byte as given, payload masked with `mask` if any.
+fn raw(b0: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = vec![b0];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => out.push(m | n as u8),
+        n @ 126..=0xFFFF => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let mut p = payload.to_vec();
+    if let Some(k) = mask {
+        out.extend_from_slice(&k);
+        mask::apply_mask_scalar(&mut p, k, 0);
+    }
+    out.extend_from_slice(&p);
+    out
+}
+
+/// A frame as a client sends it (masked).
+fn cf(b0: u8, payload: &[u8]) -> Vec<u8> {
+    raw(b0, payload, Some([1, 2, 3, 4]))
+}
+
+/// Parses the frames a server wrote (unmasked) into (opcode byte, payload).
+fn frames_out(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let Some((h, n)) = FrameHeader::decode(bytes).unwrap() {
+        let len = h.payload_len as usize;
+        let mut p = bytes[n..n + len].to_vec();
+        if let Some(k) = h.mask {
+            mask::apply_mask_scalar(&mut p, k, 0);
+        }
+        out.push(((h.fin as u8) << 7 | h.opcode.as_u8(), p));
+        bytes = &bytes[n + len..];
+    }
+    out
+}
+
+fn close_code_sent(bytes: &[u8]) -> Option<u16> {
+    frames_out(bytes)
+        .into_iter()
+        .find(|(op, _)| op & 0x0F == 0x8)
+        .map(|(_, p)| {
+            if p.len() >= 2 {
+                u16::from_be_bytes([p[0], p[1]])
+            } else {
+                1005
+            }
+        })
+}
+
+/// Feeds `input` to a fresh server and checks it fails the connection with `code`: a close frame
+/// with that code goes out, a `Closed` event says so, the transport is shut down, and the error
+/// is readable.
+fn assert_server_fails(input: &[u8], code: u16) -> ProtocolError {
+    let mut s = server();
+    s.receive(input);
+    assert_fails(&mut s, code)
+}
+
+fn assert_fails(c: &mut Connection, code: u16) -> ProtocolError {
+    let evs = events(c);
+    let (out, shutdown) = drain(c);
+    assert_eq!(close_code_sent(&out), Some(code), "close frame sent");
+    assert!(shutdown, "transport shut down");
+    assert!(
+        matches!(evs.last(), Some(Event::Closed(f)) if f.code.0 == code),
+        "{evs:?}"
+    );
+    let err = c.last_error().cloned().expect("error recorded");
+    assert_eq!(err.close_code().0, code);
+    assert!(!c.can_send());
+    err
+}
+
+/// Feeds `bytes` at every split point (and byte by byte) and checks the events are the same.
+fn every_split(make: impl Fn() -> Connection, bytes: &[u8]) -> Vec<Event> {
+    let whole = {
+        let mut c = make();
+        c.receive(bytes);
+        events(&mut c)
+    };
+    for cut in 0..=bytes.len() {
+        let mut c = make();
+        c.receive(&bytes[..cut]);
+        c.receive(&bytes[cut..]);
+        assert_eq!(events(&mut c), whole, "split at {cut}");
+    }
+    let mut c = make();
+    for b in bytes {
+        c.receive(std::slice::from_ref(b));
+    }
+    assert_eq!(events(&mut c), whole, "byte by byte");
+    whole
+}
+
+fn msg(m: Message) -> Event {
+    Event::Message(m)
+}
+
+// --------------------------------------------------------------------------------------------
+// RFC 6455 5.7 examples, both ways
+
+#[test]
+fn rfc_single_frame_unmasked_text() {
+    let bytes = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+    assert_eq!(every_split(client, &bytes), [msg(Message::text("Hello"))]);
+    let mut s = server();
+    s.send_text("Hello").unwrap();
+    assert_eq!(drain(&mut s).0, bytes);
+}
+
+#[test]
+fn rfc_single_frame_masked_text() {
+    let bytes = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    assert_eq!(every_split(server, &bytes), [msg(Message::text("Hello"))]);
+    let mut c = client();
+    c.send_text("Hello").unwrap();
+    assert_eq!(drain(&mut c).0, bytes);
+}
+
+#[test]
+fn rfc_fragmented_unmasked_text() {
+    let bytes = [0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f];
+    assert_eq!(every_split(client, &bytes), [msg(Message::text("Hello"))]);
+    let mut s = server();
+    s.send_fragment(DataKind::Text, &b"Hel"[..], false).unwrap();
+    s.send_fragment(DataKind::Text, &b"lo"[..], true).unwrap();
+    assert_eq!(drain(&mut s).0, bytes);
+}
+
+#[test]
+fn rfc_ping_and_masked_pong() {
+    let ping = [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+    let pong = [
+        0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    assert_eq!(
+        every_split(client, &ping),
+        [msg(Message::Ping(Bytes::from_static(b"Hello")))]
+    );
+    // The client answers the ping with exactly the RFC's masked pong.
+    let mut c = client();
+    c.receive(&ping);
+    assert_eq!(drain(&mut c).0, pong);
+    assert_eq!(
+        every_split(server, &pong),
+        [msg(Message::Pong(Bytes::from_static(b"Hello")))]
+    );
+    let mut s = server();
+    s.send_ping(&b"Hello"[..]).unwrap();
+    assert_eq!(drain(&mut s).0, ping);
+}
+
+#[test]
+fn rfc_256_bytes_and_64k_binary() {
+    for (len, head) in [
+        (256usize, vec![0x82, 0x7e, 0x01, 0x00]),
+        (65536, vec![0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0]),
+    ] {
+        let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let mut bytes = head.clone();
+        bytes.extend_from_slice(&payload);
+        let mut s = server();
+        s.send_binary(payload.clone()).unwrap();
+        assert_eq!(drain(&mut s).0, bytes);
+        // Splits at a sample of points for the large one; every point for the small one.
+        let step = if len > 1000 { 997 } else { 1 };
+        for cut in (0..bytes.len()).step_by(step) {
+            let mut c = client();
+            c.receive(&bytes[..cut]);
+            c.receive(&bytes[cut..]);
+            assert_eq!(
+                events(&mut c),
+                [msg(Message::Binary(payload.clone().into()))]
+            );
+        }
+    }
+}
+
+// --------------------------------------------------------------------------------------------
+// Pair harness: client and server wired in memory, with virtual time
+
+struct Pair {
+    client: Connection,
+    server: Connection,
+    now: Instant,
+    chunk: usize,
+}
+
+impl Pair {
+    fn new(chunk: usize) -> Pair {
+        Pair::with_config(chunk, Config::default())
+    }
+
+    fn with_config(chunk: usize, config: Config) -> Pair {
+        let mut p = Pair {
+            client: Connection::new(Role::Client, config.clone()),
+            server: Connection::new(Role::Server, config),
+            now: Instant::now(),
+            chunk,
+        };
+        p.tick(Duration::ZERO);
+        p
+    }
+
+    fn tick(&mut self, d: Duration) {
+        self.now += d;
+        self.client.handle_timeout(self.now);
+        self.server.handle_timeout(self.now);
+    }
+
+    /// Moves bytes both ways in `chunk`-sized pieces until nothing moves. Returns whether each
+    /// side (client, server) asked for a shutdown.
+    fn pump(&mut self) -> (bool, bool) {
+        let mut shut = (false, false);
+        loop {
+            let (c_out, c_shut) = drain(&mut self.client);
+            let (s_out, s_shut) = drain(&mut self.server);
+            shut.0 |= c_shut;
+            shut.1 |= s_shut;
+            if c_out.is_empty() && s_out.is_empty() {
+                break;
+            }
+            for piece in c_out.chunks(self.chunk) {
+                self.server.receive(piece);
+            }
+            for piece in s_out.chunks(self.chunk) {
+                self.client.receive(piece);
+            }
+        }
+        if shut.1 {
+            // The server closed TCP: the client sees EOF, and then shuts down its side.
+            self.client.receive_eof();
+            shut.0 |= drain(&mut self.client).1;
+        }
+        if shut.0 {
+            self.server.receive_eof();
+        }
+        shut
+    }
+}
+
+#[test]
+fn pair_exchanges_every_message_kind() {
+    for chunk in [1, 2, 7, 100, 1 << 20] {
+        let mut p = Pair::new(chunk);
+        let big: Bytes = (0..200_000u32)
+            .map(|i| (i % 253) as u8)
+            .collect::<Vec<_>>()
+            .into();
+        p.client.send_text("hello ✓").unwrap();
+        p.client.send_binary(big.clone()).unwrap();
+        p.client.send_binary(Bytes::new()).unwrap();
+        p.client.send_ping(&b"p"[..]).unwrap();
+        p.client
+            .send_fragment(DataKind::Text, "κό".as_bytes()[..3].to_vec(), false)
+            .unwrap();
+        p.client.send_pong(&b"unsolicited"[..]).unwrap(); // interleaved control frame
+        p.client
+            .send_fragment(DataKind::Text, "κό".as_bytes()[3..].to_vec(), true)
+            .unwrap();
+        p.server.send_text("from server").unwrap();
+        p.server
+            .send_fragment(DataKind::Binary, vec![1, 2], false)
+            .unwrap();
+        p.server
+            .send_fragment(DataKind::Binary, vec![3], false)
+            .unwrap();
+        p.server
+            .send_fragment(DataKind::Binary, Vec::new(), true)
+            .unwrap();
+        p.pump();
+        assert_eq!(
+            events(&mut p.server),
+            [
+                msg(Message::text("hello ✓")),
+                msg(Message::Binary(big.clone())),
+                msg(Message::Binary(Bytes::new())),
+                msg(Message::Ping(Bytes::from_static(b"p"))),
+                msg(Message::Pong(Bytes::from_static(b"unsolicited"))),
+                msg(Message::text("κό")),
+            ],
+            "chunk {chunk}"
+        );
+        p.pump(); // the server's answer to the ping, queued as its events were read
+        assert_eq!(
+            events(&mut p.client),
+            [
+                msg(Message::text("from server")),
+                msg(Message::Binary(vec![1, 2, 3].into())),
+                msg(Message::Pong(Bytes::from_static(b"p"))), // the automatic answer
+            ]
+        );
+    }
+}
+
+#[test]
+fn pair_client_initiated_close() {
+    let mut p = Pair::new(3);
+    p.client.close(CloseCode::NORMAL, "bye").unwrap();
+    assert_eq!(p.client.state(), State::Closing);
+    assert_eq!(p.client.send_text("late"), Err(ApiMisuse::SendAfterClose));
+    let (client_shut, server_shut) = p.pump();
+    assert!(server_shut, "server closes TCP first (RFC 6455 7.1.1)");
+    assert!(client_shut, "client shuts down after the server's FIN");
+    assert_eq!(
+        events(&mut p.server),
+        [Event::Closed(CloseFrame::new(1000, "bye"))]
+    );
+    assert_eq!(
+        events(&mut p.client),
+        [Event::Closed(CloseFrame::new(1000, ""))]
+    );
+    assert!(p.server.last_error().is_none() && p.client.last_error().is_none());
+    assert!(p.client.is_terminated());
+}
+
+#[test]
+fn pair_server_initiated_close_echoes_code() {
+    let mut p = Pair::new(1000);
+    p.server.close(CloseCode(4000), "done").unwrap();
+    // Before the pump the server only sends; it must not shut down until the client answers.
+    let (out, shut) = drain(&mut p.server);
+    assert!(!shut);
+    p.client.receive(&out);
+    let (reply, client_shut) = drain(&mut p.client);
+    assert!(!client_shut, "a client waits for the server to close TCP");
+    assert_eq!(close_code_sent(&reply), Some(4000));
+    assert_eq!(
+        events(&mut p.client),
+        [Event::Closed(CloseFrame::new(4000, "done"))]
+    );
+    p.server.receive(&reply);
+    assert_eq!(
+        events(&mut p.server),
+        [Event::Closed(CloseFrame::new(4000, ""))]
+    );
+    assert_eq!(drain(&mut p.server), (vec![], true));
+    assert_eq!(p.client.state(), State::Closed);
+    p.client.receive_eof();
+    assert!(p.client.last_error().is_none());
+    assert_eq!(drain(&mut p.client), (vec![], true));
+    assert_eq!(p.client.state(), State::Terminated);
+}
+
+#[test]
+fn close_without_code_is_answered_empty() {
+    let mut s = server();
+    s.receive(&cf(0x88, b""));
+    let (out, shut) = drain(&mut s);
+    assert_eq!(out, [0x88, 0x00]);
+    assert!(shut);
+    assert_eq!(events(&mut s), [Event::Closed(CloseFrame::new(1005, ""))]);
+}
+
+#[test]
+fn data_after_close_is_ignored() {
+    let mut s = server();
+    let mut input = cf(0x88, &1000u16.to_be_bytes());
+    input.extend(cf(0x81, b"late"));
+    input.extend([0xff, 0xff]); // garbage too
+    s.receive(&input);
+    assert_eq!(events(&mut s), [Event::Closed(CloseFrame::new(1000, ""))]);
+    assert!(s.last_error().is_none());
+}
+
+#[test]
+fn data_received_while_closing_is_delivered() {
+    let mut s = server();
+    s.close(CloseCode::NORMAL, "").unwrap();
+    s.receive(&cf(0x81, b"in flight"));
+    assert_eq!(events(&mut s), [msg(Message::text("in flight"))]);
+}
+
+// --------------------------------------------------------------------------------------------
+// Rules that fail the connection (issue items 2, 4 and 5)
+
+#[test]
+fn reserved_opcodes_fail_1002() {
+    for op in [3u8, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf] {
+        let e = assert_server_fails(&cf(0x80 | op, b""), 1002);
+        assert_eq!(e, ProtocolError::ReservedOpcode(op));
+    }
+}
+
+#[test]
+fn rsv_bits_fail_1002() {
+    for rsv in [0x40u8, 0x20, 0x10, 0x70] {
+        let e = assert_server_fails(&cf(0x81 | rsv, b"x"), 1002);
+        assert_eq!(e, ProtocolError::ReservedBitsSet(rsv >> 4));
+        assert_server_fails(&cf(0x89 | rsv, b""), 1002);
+    }
+    // An extension may own RSV1, on the first frame of a data message only.
+    let mut s = server();
+    s.set_extension_rsv(0b100);
+    let mut input = cf(0x41, b"a"); // RSV1, text, not final
+    input.extend(cf(0xC0, b"b")); // RSV1 on a continuation: not allowed
+    s.receive(&input);
+    assert_fails(&mut s, 1002);
+}
+
+#[test]
+fn length_top_bit_fails_1002() {
+    let mut input = vec![0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0];
+    input.extend([1, 2, 3, 4]);
+    assert_eq!(
+        assert_server_fails(&input, 1002),
+        ProtocolError::LengthOverflow
+    );
+}
+
+#[test]
+fn non_minimal_length_fails_1002() {
+    let mut input = vec![0x82, 0xfe, 0x00, 0x05, 1, 2, 3, 4];
+    input.extend([0; 5]);
+    assert_eq!(
+        assert_server_fails(&input, 1002),
+        ProtocolError::NonMinimalLength
+    );
+}
+
+#[test]
+fn control_frame_rules_fail_1002() {
+    let e = assert_server_fails(&cf(0x89, &[0; 126]), 1002);
+    assert_eq!(e, ProtocolError::ControlFrameTooLong(126));
+    let e = assert_server_fails(&cf(0x09, b"x"), 1002);
+    assert_eq!(e, ProtocolError::FragmentedControlFrame);
+    // 125 bytes is fine.
+    let mut s = server();
+    s.receive(&cf(0x89, &[7; 125]));
+    assert_eq!(events(&mut s), [msg(Message::Ping(vec![7; 125].into()))]);
+}
+
+#[test]
+fn masking_by_role_fails_1002() {
+    let e = assert_server_fails(&raw(0x81, b"hi", None), 1002);
+    assert_eq!(e, ProtocolError::UnmaskedFrameFromClient);
+    let mut c = client();
+    c.receive(&raw(0x81, b"hi", Some(KEY)));
+    assert_eq!(
+        assert_fails(&mut c, 1002),
+        ProtocolError::MaskedFrameFromServer
+    );
+}
+
+#[test]
+fn continuation_rules_fail_1002() {
+    let e = assert_server_fails(&cf(0x80, b"x"), 1002);
+    assert_eq!(e, ProtocolError::ContinuationWithoutStart);
+    let mut input = cf(0x01, b"a");
+    input.extend(cf(0x81, b"b"));
+    let e = assert_server_fails(&input, 1002);
+    assert_eq!(e, ProtocolError::DataFrameInsideFragmentedMessage);
+    let mut input = cf(0x02, b"a");
+    input.extend(cf(0x02, b"b"));
+    assert_server_fails(&input, 1002);
+    // Control frames may interleave.
+    let mut input = cf(0x01, b"a");
+    input.extend(cf(0x89, b"p"));
+    input.extend(cf(0x00, b"b"));
+    input.extend(cf(0x8a, b"q"));
+    input.extend(cf(0x80, b"c"));
+    assert_eq!(
+        every_split(server, &input),
+        [
+            msg(Message::Ping(Bytes::from_static(b"p"))),
+            msg(Message::Pong(Bytes::from_static(b"q"))),
+            msg(Message::text("abc")),
+        ]
+    );
+}
+
+#[test]
+fn invalid_utf8_fails_1007() {
+    let e = assert_server_fails(&cf(0x81, b"ab\xffcd"), 1007);
+    assert_eq!(e, ProtocolError::InvalidUtf8 { offset: 2 });
+    // Across frames: the second frame's first byte breaks a sequence begun in the first.
+    let mut input = cf(0x01, b"ok\xce");
+    input.extend(cf(0x80, b"\x41"));
+    assert_eq!(
+        assert_server_fails(&input, 1007),
+        ProtocolError::InvalidUtf8 { offset: 3 }
+    );
+    // Truncated at the end of the message.
+    let mut input = cf(0x01, b"ok");
+    input.extend(cf(0x80, b"\xe2\x82"));
+    assert_server_fails(&input, 1007);
+    // Binary is not checked.
+    let mut s = server();
+    s.receive(&cf(0x82, b"\xff"));
+    assert_eq!(events(&mut s), [msg(Message::Binary(vec![0xff].into()))]);
+}
+
+#[test]
+fn invalid_utf8_fails_fast_before_the_frame_ends() {
+    // A 1000-byte text frame whose 5th byte is invalid: only the first 20 bytes arrive.
+    let mut payload = vec![b'a'; 1000];
+    payload[4] = 0xff;
+    let frame = cf(0x81, &payload);
+    let mut s = server();
+    s.receive(&frame[..20]);
+    assert_fails(&mut s, 1007);
+    // Same for a fragmented message: the bad byte is in the second frame's first piece.
+    let mut input = cf(0x01, "κό".as_bytes());
+    let second = cf(0x80, &[0xed, 0xa0, 0x80, b'x', b'y', b'z']);
+    input.extend_from_slice(&second[..8]); // header (6) + ED A0
+    let mut s = server();
+    s.receive(&input);
+    assert_fails(&mut s, 1007);
+}
+
+#[test]
+fn close_payload_rules() {
+    assert_eq!(
+        assert_server_fails(&cf(0x88, b"\x03"), 1002),
+        ProtocolError::CloseFrameTooShort
+    );
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+        assert_eq!(
+            assert_server_fails(&cf(0x88, &code.to_be_bytes()), 1002),
+            ProtocolError::InvalidCloseCode(code)
+        );
+    }
+    let mut bad_reason = 1000u16.to_be_bytes().to_vec();
+    bad_reason.extend_from_slice(b"\xce\xba\xed\xa0\x80");
+    assert_eq!(
+        assert_server_fails(&cf(0x88, &bad_reason), 1007),
+        ProtocolError::InvalidCloseReason
+    );
+    for code in [1000u16, 1001, 1003, 1007, 1011, 1014, 3000, 4999] {
+        let mut s = server();
+        s.receive(&cf(0x88, &code.to_be_bytes()));
+        assert_eq!(close_code_sent(&drain(&mut s).0), Some(code));
+    }
+}
+
+#[test]
+fn too_big_fails_1009_without_buffering() {
+    let config = Config::default().max_message_size(1000).max_frame_size(600);
+    // A frame header announcing 1 GiB: refused when the header arrives.
+    let mut s = Connection::new(Role::Server, config.clone());
+    s.receive(&[0x82, 0xff, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4]);
+    let e = assert_fails(&mut s, 1009);
+    assert!(matches!(e, ProtocolError::FrameTooBig { limit: 600, .. }));
+    // Fragments that add up past the message limit: refused at the header of the one that
+    // crosses it, with nothing of its payload buffered.
+    let mut s = Connection::new(Role::Server, config);
+    s.receive(&cf(0x02, &[0; 500]));
+    s.receive(&cf(0x00, &[0; 400]));
+    let third = cf(0x80, &[0; 200]);
+    s.receive(&third[..8]); // just the header (16-bit length, mask)
+    let e = assert_fails(&mut s, 1009);
+    assert!(matches!(
+        e,
+        ProtocolError::MessageTooBig { limit: 1000, .. }
+    ));
+    assert_eq!(s.buffered_capacity(), 0, "nothing kept after failing");
+}
+
+/// A valid message followed by a bad frame in one read: the message is delivered, and can be
+/// answered, before the bad frame fails the connection (Autobahn 3.2, 4.1.3, 5.15).
+#[test]
+fn message_before_bad_frame_can_be_answered() {
+    let mut s = server();
+    let mut input = cf(0x81, b"first");
+    input.extend(cf(0xA1, b"bad rsv"));
+    s.receive(&input);
+    assert_eq!(s.poll_event(), Some(msg(Message::text("first"))));
+    s.send_text("first").unwrap(); // the echo goes out before the close
+    assert_fails(&mut s, 1002);
+    let mut s = server();
+    s.receive(&input);
+    s.poll_event();
+    s.send_text("echo").unwrap();
+    s.poll_event();
+    let frames = frames_out(&drain(&mut s).0);
+    assert_eq!(frames[0], (0x81, b"echo".to_vec()));
+    assert_eq!(frames[1].0, 0x88);
+}
+
+#[test]
+fn failing_twice_sends_one_close() {
+    let mut s = server();
+    let mut input = cf(0x83, b"");
+    input.extend(cf(0x84, b""));
+    s.receive(&input);
+    let (out, _) = drain(&mut s);
+    assert_eq!(frames_out(&out).len(), 1);
+}
+
+// --------------------------------------------------------------------------------------------
+// Ping and pong
+
+#[test]
+fn auto_pong_can_be_disabled() {
+    let mut s = Connection::new(Role::Server, Config::default().auto_pong(false));
+    s.receive(&cf(0x89, b"x"));
+    assert_eq!(drain(&mut s).0, b"");
+    assert_eq!(
+        events(&mut s),
+        [msg(Message::Ping(Bytes::from_static(b"x")))]
+    );
+    s.send_pong(&b"x"[..]).unwrap();
+    assert_eq!(frames_out(&drain(&mut s).0), [(0x8a, b"x".to_vec())]);
+}
+
+#[test]
+fn every_ping_gets_its_own_pong() {
+    let mut s = server();
+    let input: Vec<u8> = (0..10u8).flat_map(|i| cf(0x89, &[i])).collect();
+    s.receive(&input);
+    assert_eq!(events(&mut s).len(), 10);
+    let pongs = frames_out(&drain(&mut s).0);
+    assert_eq!(
+        pongs,
+        (0..10u8).map(|i| (0x8a, vec![i])).collect::<Vec<_>>()
+    );
+}
+
+// --------------------------------------------------------------------------------------------
+// Commands: local misuse is a typed error, at once
+
+#[test]
+fn api_misuse() {
+    let mut c = client();
+    assert_eq!(
+        c.send_ping(vec![0; 126]),
+        Err(ApiMisuse::ControlPayloadTooLong(126))
+    );
+    assert_eq!(
+        c.send_pong(vec![0; 200]),
+        Err(ApiMisuse::ControlPayloadTooLong(200))
+    );
+    assert_eq!(
+        c.close(CloseCode(1005), ""),
+        Err(ApiMisuse::InvalidCloseCode(1005))
+    );
+    assert_eq!(
+        c.close(CloseCode(1000), &"x".repeat(124)),
+        Err(ApiMisuse::CloseReasonTooLong(124))
+    );
+    c.send_fragment(DataKind::Text, &b"a"[..], false).unwrap();
+    assert_eq!(
+        c.send_text("whole"),
+        Err(ApiMisuse::FragmentedMessageInProgress)
+    );
+    assert_eq!(
+        c.send_fragment(DataKind::Binary, &b"b"[..], true),
+        Err(ApiMisuse::FragmentedMessageInProgress)
+    );
+    assert_eq!(
+        c.send_fragment(DataKind::Text, &b"\xff"[..], true),
+        Err(ApiMisuse::InvalidUtf8)
+    );
+    assert_eq!(
+        c.send_fragment(DataKind::Text, &b"\xce"[..], true),
+        Err(ApiMisuse::InvalidUtf8)
+    );
+    c.send_fragment(DataKind::Text, &b"\xce"[..], false)
+        .unwrap();
+    c.send_fragment(DataKind::Text, &b"\xba"[..], true).unwrap();
+    assert!(!drain(&mut c).0.is_empty());
+    c.close(CloseCode::NORMAL, "").unwrap();
+    for r in [
+        c.send_text("x"),
+        c.send_binary(vec![1]),
+        c.send_ping(vec![]),
+        c.close(CloseCode::NORMAL, ""),
+    ] {
+        assert_eq!(r, Err(ApiMisuse::SendAfterClose));
+    }
+    // Nothing was queued by the failed calls: one close frame after the data.
+    let frames = frames_out(&drain(&mut c).0);
+    assert_eq!(frames.len(), 1);
+}
+
+#[test]
+fn fail_with_sends_chosen_code() {
+    let mut s = server();
+    s.fail_with(CloseCode::POLICY_VIOLATION, "go away");
+    let (out, shut) = drain(&mut s);
+    assert_eq!(close_code_sent(&out), Some(1008));
+    assert!(shut);
+}
+
+// --------------------------------------------------------------------------------------------
+// Streaming mode
+
+#[test]
+fn streaming_hands_out_fragments_as_they_arrive() {
+    let config = Config::default().streaming(true).max_message_size(10);
+    let mut s = Connection::new(Role::Server, config);
+    let payload = vec![b'z'; 100]; // over the message limit: streaming ignores it
+    let frame = cf(0x01, &payload);
+    s.receive(&frame[..50]);
+    let first = events(&mut s);
+    assert!(
+        matches!(&first[..], [Event::Fragment(Fragment { first: true, fin: false, kind: DataKind::Text, data })] if data.len() == 44)
+    );
+    s.receive(&frame[50..]);
+    s.receive(&cf(0x80, b"!"));
+    let rest = events(&mut s);
+    let mut all: Vec<u8> = match &first[0] {
+        Event::Fragment(f) => f.data.to_vec(),
+        _ => unreachable!(),
+    };
+    for e in &rest {
+        let Event::Fragment(f) = e else {
+            panic!("{e:?}")
+        };
+        assert!(!f.first);
+        all.extend_from_slice(&f.data);
+    }
+    assert!(matches!(rest.last(), Some(Event::Fragment(f)) if f.fin));
+    let mut want = payload.clone();
+    want.push(b'!');
+    assert_eq!(all, want);
+    // Invalid UTF-8 still fails fast in streaming mode.
+    let mut s = Connection::new(Role::Server, Config::default().streaming(true));
+    s.receive(&cf(0x81, b"ok\xff"));
+    assert_fails(&mut s, 1007);
+}
+
+// --------------------------------------------------------------------------------------------
+// Timers
+
+#[test]
+fn close_timeout_gives_up_on_a_silent_peer() {
+    let mut p = Pair::new(100);
+    p.server.close(CloseCode::NORMAL, "").unwrap();
+    let deadline = p.server.poll_timeout().expect("close timer armed");
+    assert_eq!(deadline, p.now + Config::default().close_timeout);
+    drain(&mut p.server); // the client never answers
+    p.tick(Duration::from_secs(4));
+    assert_ne!(p.server.state(), State::Terminated);
+    p.tick(Duration::from_secs(2));
+    assert_eq!(p.server.last_error(), Some(&ProtocolError::CloseTimeout));
+    assert_eq!(
+        events(&mut p.server),
+        [Event::Closed(CloseFrame::new(1006, ""))]
+    );
+    assert_eq!(drain(&mut p.server), (vec![], true));
+    assert!(p.server.is_terminated());
+}
+
+#[test]
+fn client_waits_for_server_fin_then_times_out() {
+    let mut p = Pair::new(100);
+    p.server.close(CloseCode::NORMAL, "").unwrap();
+    let (out, _) = drain(&mut p.server);
+    p.client.receive(&out);
+    drain(&mut p.client);
+    assert!(p.client.poll_timeout().is_some());
+    p.tick(Duration::from_secs(6));
+    // The close handshake itself was clean: no error, but the client stops waiting.
+    assert!(p.client.last_error().is_none());
+    assert_eq!(drain(&mut p.client), (vec![], true));
+    assert!(p.client.is_terminated());
+}
+
+#[test]
+fn keepalive_pings_and_idle_timeout() {
+    let config = Config::default()
+        .keepalive(Some(Duration::from_secs(10)))
+        .idle_timeout(Some(Duration::from_secs(25)));
+    let mut p = Pair::with_config(100, config);
+    assert_eq!(
+        p.server.poll_timeout(),
+        Some(p.now + Duration::from_secs(10))
+    );
+    p.tick(Duration::from_secs(10));
+    let (out, _) = drain(&mut p.server);
+    assert_eq!(frames_out(&out), [(0x89, vec![])], "keepalive ping");
+    // The client answers: the answer counts as activity.
+    p.client.receive(&out);
+    let (pong, _) = drain(&mut p.client);
+    p.server.receive(&pong);
+    events(&mut p.server);
+    p.tick(Duration::from_secs(24));
+    assert!(p.server.last_error().is_none());
+    // Now the client goes silent.
+    drain(&mut p.server);
+    p.tick(Duration::from_secs(11));
+    assert_eq!(p.server.last_error(), Some(&ProtocolError::IdleTimeout));
+    assert_eq!(
+        events(&mut p.server),
+        [Event::Closed(CloseFrame::new(1006, ""))]
+    );
+}
+
+#[test]
+fn eof_without_close_is_abnormal() {
+    let mut s = server();
+    s.receive(&cf(0x81, b"hi")[..4]);
+    s.receive_eof();
+    assert_eq!(s.last_error(), Some(&ProtocolError::UnexpectedEof));
+    assert_eq!(events(&mut s), [Event::Closed(CloseFrame::new(1006, ""))]);
+    assert_eq!(drain(&mut s), (vec![], true));
+    assert!(s.is_terminated());
+}
+
+// --------------------------------------------------------------------------------------------
+// Buffers
+
+#[test]
+fn zero_copy_receive_and_idle_release() {
+    let mut s = server();
+    let frame = cf(0x82, &[9; 3000]);
+    let mut fed = 0;
+    while fed < frame.len() {
+        let room = s.receive_buf();
+        let n = room.len().min(frame.len() - fed).min(1000);
+        room[..n].copy_from_slice(&frame[fed..fed + n]);
+        s.receive_commit(n);
+        fed += n;
+    }
+    assert_eq!(events(&mut s), [msg(Message::Binary(vec![9; 3000].into()))]);
+    s.send_text("x").unwrap();
+    drain(&mut s);
+    s.release_idle_buffers();
+    assert_eq!(s.buffered_capacity(), 0);
+}
+
+#[test]
+fn vectored_transmit_matches_poll_transmit() {
+    let mut a = server();
+    let mut b = server();
+    for c in [&mut a, &mut b] {
+        c.send_text("small").unwrap();
+        c.send_binary(vec![1; 5000]).unwrap();
+        c.send_ping(&b"p"[..]).unwrap();
+    }
+    let (via_poll, _) = drain(&mut a);
+    let mut via_chunks = Vec::new();
+    assert!(
+        b.transmit_chunks().count() >= 2,
+        "big payload goes out as its own chunk"
+    );
+    while b.transmit_len() > 0 {
+        let first: Vec<u8> = b
+            .transmit_chunks()
+            .next()
+            .unwrap()
+            .iter()
+            .take(777)
+            .copied()
+            .collect();
+        via_chunks.extend_from_slice(&first);
+        b.advance_transmit(first.len());
+    }
+    assert_eq!(via_poll, via_chunks);
+}
+
+#[test]
+fn wants_read_stops_when_output_backs_up() {
+    let mut s = Connection::new(Role::Server, Config::default().write_buffer_high_water(100));
+    assert!(s.wants_read());
+    s.send_binary(vec![0; 200]).unwrap();
+    assert!(!s.wants_read());
+    drain(&mut s);
+    assert!(s.wants_read());
+}

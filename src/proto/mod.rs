@@ -1,0 +1,19 @@
+//! The sans-IO core: everything of RFC 6455 that does not touch a socket.
+//!
+//! This module owns the wire format, the protocol rules and all connection state. It must never
+//! perform I/O, read a clock or use a global random number generator: time comes in through
+//! [`Connection::handle_timeout`](conn::Connection::handle_timeout), bytes through
+//! [`Connection::receive`](conn::Connection::receive), and masking keys from an injected
+//! [`MaskSource`](conn::MaskSource). Adapters in `websock::sync` and `websock::tokio` only move
+//! bytes; any protocol decision they need lives here.
+
+pub mod buffer;
+pub mod close;
+pub mod config;
+pub mod conn;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
+pub mod message;
+pub mod utf8;

@@ -1,0 +1,153 @@
+//! Both adapters over real loopback TCP: the blocking client against the tokio server and the
+//! tokio client against the blocking server, with payloads at every length boundary, fragments,
+//! ping and pong, and close codes both ways.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use websock::proto::handshake::client::ClientRequest;
+use websock::{CloseCode, CloseFrame, DataKind, Error, Message};
+
+#[test]
+fn sync_client_against_tokio_server() {
+    let addr = tokio_echo_server(config());
+    let url = format!("ws://{addr}/echo");
+    let (mut ws, _) =
+        websock::sync::connect_with(ClientRequest::new(&url).unwrap(), config()).unwrap();
+    for msg in payloads() {
+        ws.send(msg.clone()).unwrap();
+        assert_eq!(ws.read().unwrap(), msg, "{} bytes", msg.as_payload().len());
+    }
+    // Fragmented send: the server sees one message.
+    let conn = ws.connection_mut();
+    conn.send_fragment(DataKind::Text, Bytes::from_static(b"frag"), false)
+        .unwrap();
+    conn.send_ping(Bytes::from_static(b"mid")).unwrap();
+    conn.send_fragment(
+        DataKind::Text,
+        Bytes::from_static("mented ✓".as_bytes()),
+        true,
+    )
+    .unwrap();
+    ws.flush().unwrap();
+    // The ping is answered by the server's core (auto-pong) before the echo.
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::Pong(Bytes::from_static(b"mid"))
+    );
+    assert_eq!(ws.read().unwrap(), Message::text("fragmented ✓"));
+    // Close with a code: the server echoes it, then closes TCP.
+    ws.close(Some(CloseFrame::new(4001, "bye"))).unwrap();
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::Close(Some(CloseFrame::new(4001, "")))
+    );
+    assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
+}
+
+#[tokio::test]
+async fn tokio_client_against_sync_server() {
+    let addr = sync_echo_server(config());
+    let url = format!("ws://{addr}/");
+    let (mut ws, _) = websock::tokio::connect_with(ClientRequest::new(&url).unwrap(), config())
+        .await
+        .unwrap();
+    for msg in payloads() {
+        ws.send(msg.clone()).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), msg);
+    }
+    ws.connection_mut()
+        .send_fragment(DataKind::Binary, vec![1u8, 2], false)
+        .unwrap();
+    ws.connection_mut()
+        .send_fragment(DataKind::Binary, vec![3u8], true)
+        .unwrap();
+    ws.flush().await.unwrap();
+    assert_eq!(
+        ws.recv().await.unwrap().unwrap(),
+        Message::binary(vec![1u8, 2, 3])
+    );
+    ws.send(Message::Ping(Bytes::from_static(b"p")))
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.recv().await.unwrap().unwrap(),
+        Message::Pong(Bytes::from_static(b"p"))
+    );
+    ws.close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "")))
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.recv().await.unwrap().unwrap(),
+        Message::Close(Some(CloseFrame::new(1001, "")))
+    );
+    assert!(ws.recv().await.is_none());
+}
+
+/// The server starts the close: the client sees the code and reason, answers, and the server
+/// closes TCP.
+#[tokio::test]
+async fn server_initiated_close_reaches_both_clients() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().take(2) {
+            let mut ws = websock::sync::accept(tcp.unwrap()).unwrap();
+            ws.close(Some(CloseFrame::new(4123, "server says bye")))
+                .unwrap();
+            loop {
+                match ws.read() {
+                    Ok(Message::Close(f)) => assert_eq!(f, Some(CloseFrame::new(4123, ""))),
+                    Ok(other) => panic!("{other:?}"),
+                    Err(Error::ConnectionClosed) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    });
+    let url = format!("ws://{addr}/");
+    let (mut ws, _) = websock::tokio::connect(&url).await.unwrap();
+    assert_eq!(
+        ws.recv().await.unwrap().unwrap(),
+        Message::Close(Some(CloseFrame::new(4123, "server says bye")))
+    );
+    assert!(ws.recv().await.is_none());
+    let url2 = url.clone();
+    tokio::task::spawn_blocking(move || {
+        let (mut ws, _) = websock::sync::connect(&url2).unwrap();
+        assert_eq!(
+            ws.read().unwrap(),
+            Message::Close(Some(CloseFrame::new(4123, "server says bye")))
+        );
+        assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
+    })
+    .await
+    .unwrap();
+}
+
+/// A peer that breaks the protocol gets the RFC's close code over a real socket.
+#[test]
+fn protocol_error_over_tcp_gets_1002() {
+    use std::io::{Read, Write};
+    let addr = tokio_echo_server(config());
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    // An unmasked frame from a client.
+    tcp.write_all(&[0x81, 0x02, b'h', b'i']).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut all = Vec::new();
+    tcp.read_to_end(&mut all).unwrap(); // the server closes TCP after its close frame
+    let text = String::from_utf8_lossy(&all);
+    let head_end = text.find("\r\n\r\n").unwrap() + 4;
+    assert!(text.starts_with("HTTP/1.1 101"));
+    let frame = &all[head_end..];
+    assert_eq!(frame[0], 0x88);
+    assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1002);
+}
