@@ -1,29 +1,34 @@
 //! An echo server: every text and binary message comes back as the same type.
 //!
 //! ```text
-//! cargo run --release --example echo-server -- [--addr 127.0.0.1:9001] [--sync]
+//! cargo run --release --example echo-server -- [--addr 127.0.0.1:9001] [--sync] [--no-deflate]
 //! ```
 //!
 //! The tokio adapter by default; `--sync` uses the blocking one with a thread per connection.
+//! permessage-deflate is accepted when a client offers it, unless `--no-deflate`.
 //! A plain `GET /` (no Upgrade header) gets a small page that talks back over WebSocket.
 //! Messages up to 64 MiB; one log line per connection on standard error.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use websock::proto::handshake::server::{Accept, Request};
 use websock::proto::handshake::Response;
-use websock::{Config, Error, Message};
+use websock::{Config, Error, HandshakeError, Message};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static DEFLATE: AtomicBool = AtomicBool::new(true);
 
 const PAGE: &str = include_str!("echo-page.html");
 
 fn config() -> Config {
+    let mut deflate = websock::proto::ext::deflate::DeflateConfig::enabled();
+    deflate.enabled = DEFLATE.load(Ordering::Relaxed);
     Config::default()
         .max_message_size(64 << 20)
         .max_frame_size(64 << 20)
+        .deflate(deflate)
 }
 
 /// Serves the page to plain HTTP requests; accepts WebSocket upgrades on any path.
@@ -55,6 +60,9 @@ fn log_end(id: u64, peer: SocketAddr, started: Instant, messages: u64, how: &str
 fn describe(r: &Result<(), Error>) -> String {
     match r {
         Ok(()) => "closed cleanly".to_string(),
+        Err(Error::Handshake(HandshakeError::Rejected { status, .. })) => {
+            format!("plain HTTP request answered with {status}")
+        }
         Err(Error::Handshake(e)) => format!("handshake: {e}"),
         Err(e) => format!("ended: {e}"),
     }
@@ -110,8 +118,9 @@ fn main() -> std::io::Result<()> {
         match a.as_str() {
             "--addr" => addr = args.next().expect("--addr needs a value"),
             "--sync" => sync = true,
+            "--no-deflate" => DEFLATE.store(false, Ordering::Relaxed),
             "-h" | "--help" => {
-                println!("usage: echo-server [--addr HOST:PORT] [--sync]");
+                println!("usage: echo-server [--addr HOST:PORT] [--sync] [--no-deflate]");
                 return Ok(());
             }
             other => {

@@ -39,7 +39,7 @@ pub use crate::error::Error;
 use crate::proto::handshake::client::{Accepted, ClientRequest};
 use crate::proto::handshake::server::{self, Accept, Request, RequestParser};
 use crate::proto::handshake::Response;
-use crate::{CloseFrame, Config, Connection, Event, HandshakeError, Message, Role, Transmit};
+use crate::{CloseFrame, Config, Connection, Event, HandshakeError, Message, Transmit};
 
 /// A byte stream the adapter can drive. The provided methods do nothing; [`TcpStream`] and TLS
 /// over it implement them so that timeouts and TCP half-close work. Wrap any other
@@ -513,11 +513,10 @@ where
         }
         other => other?,
     };
-    let (answer, result) = server::answer(&req, callback(&req));
+    let (answer, result) = server::answer(&req, callback(&req), config);
     stream.write_all(&answer)?;
     stream.flush()?;
-    result?;
-    let mut conn = Connection::new(Role::Server, config);
+    let mut conn = result?;
     conn.receive(&buf[n..]);
     Ok(WebSocket::from_connection(stream, conn))
 }
@@ -536,11 +535,11 @@ pub fn client_with_config<S: Stream>(
     mut stream: S,
     config: Config,
 ) -> Result<(WebSocket<S>, Accepted), Error> {
-    let (head, mut handshake) = request.start()?;
+    let (head, mut handshake) = request.start_with_config(&config)?;
     stream.write_all(&head)?;
     stream.flush()?;
     let (accepted, n, buf) = read_head(&mut stream, &config, |b| handshake.parse_response(b))?;
-    let mut conn = Connection::new(Role::Client, config);
+    let mut conn = accepted.connection(config)?;
     conn.receive(&buf[n..]);
     Ok((WebSocket::from_connection(stream, conn), accepted))
 }

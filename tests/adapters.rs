@@ -43,7 +43,7 @@ fn sync_client_against_tokio_server() {
     ws.close(Some(CloseFrame::new(4001, "bye"))).unwrap();
     assert_eq!(
         ws.read().unwrap(),
-        Message::Close(Some(CloseFrame::new(4001, "")))
+        Message::Close(Some(CloseFrame::new(4001, "bye")))
     );
     assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
 }
@@ -100,7 +100,9 @@ async fn server_initiated_close_reaches_both_clients() {
                 .unwrap();
             loop {
                 match ws.read() {
-                    Ok(Message::Close(f)) => assert_eq!(f, Some(CloseFrame::new(4123, ""))),
+                    Ok(Message::Close(f)) => {
+                        assert_eq!(f, Some(CloseFrame::new(4123, "server says bye")))
+                    }
                     Ok(other) => panic!("{other:?}"),
                     Err(Error::ConnectionClosed) => break,
                     Err(e) => panic!("{e}"),

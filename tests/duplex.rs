@@ -45,7 +45,7 @@ fn sync_split_reader_and_writer_threads() {
     writer.close(Some(CloseFrame::new(1000, "done"))).unwrap();
     assert_eq!(
         reader.read().unwrap(),
-        Message::Close(Some(CloseFrame::new(1000, "")))
+        Message::Close(Some(CloseFrame::new(1000, "done")))
     );
     assert!(matches!(reader.read(), Err(Error::ConnectionClosed)));
 }

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "deflate")]
+use super::ext::deflate::DeflateConfig;
 use super::handshake::Limits;
 
 /// Settings of one [`Connection`](super::conn::Connection).
@@ -52,6 +54,10 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Limits on the opening handshake's head.
     pub handshake_limits: Limits,
+    /// permessage-deflate: whether to offer (client) or accept (server) it, and on what terms.
+    /// Off by default.
+    #[cfg(feature = "deflate")]
+    pub deflate: DeflateConfig,
 }
 
 impl Default for Config {
@@ -68,13 +74,25 @@ impl Default for Config {
             read_size: 8 << 10,
             handshake_timeout: Duration::from_secs(10),
             handshake_limits: Limits::default(),
+            #[cfg(feature = "deflate")]
+            deflate: DeflateConfig::default(),
         }
     }
 }
 
+#[cfg(feature = "deflate")]
+impl Config {
+    /// Sets [`Config::deflate`].
+    pub fn deflate(mut self, value: DeflateConfig) -> Self {
+        self.deflate = value;
+        self
+    }
+}
+
+/// Chained setters for a settings struct's public fields.
 macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
-        impl Config {
+    ($target:ty { $($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)? }) => {
+        impl $target {
             $(
                 $(#[$doc])*
                 pub fn $name(mut self, value: $ty) -> Self {
@@ -86,7 +104,7 @@ macro_rules! setters {
     };
 }
 
-setters! {
+setters! { Config {
     /// Sets [`Config::max_frame_size`].
     max_frame_size: usize,
     /// Sets [`Config::max_message_size`].
@@ -109,4 +127,7 @@ setters! {
     handshake_timeout: Duration,
     /// Sets [`Config::handshake_limits`].
     handshake_limits: Limits,
-}
+} }
+
+#[cfg(feature = "deflate")]
+pub(crate) use setters;

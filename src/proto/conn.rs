@@ -21,6 +21,9 @@ use super::buffer::{RecvBuf, SendQueue};
 use super::close::{CloseCode, CloseFrame};
 use super::config::Config;
 use super::error::{ApiMisuse, ProtocolError};
+#[cfg(feature = "deflate")]
+use super::ext::deflate::Deflate;
+use super::ext::Negotiated;
 use super::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
 use super::mask::apply_mask;
 use super::message::{DataKind, Message, Utf8Bytes};
@@ -139,6 +142,9 @@ struct RxMessage {
     size: u64,
     utf8: Option<Validator>,
     first_out: bool,
+    /// RSV1 on the first frame: the payload is compressed and inflates into `inflated`.
+    compressed: bool,
+    inflated: Vec<u8>,
 }
 
 /// The fragmented message being sent.
@@ -171,6 +177,8 @@ pub struct Connection {
     config: Config,
     /// RSV bits that negotiated extensions own on the first frame of a data message.
     extension_rsv: u8,
+    #[cfg(feature = "deflate")]
+    deflate: Option<Box<Deflate>>,
     recv: RecvBuf,
     rx_frame: Option<RxFrame>,
     rx_msg: Option<RxMessage>,
@@ -212,6 +220,8 @@ impl Connection {
             role,
             config,
             extension_rsv: 0,
+            #[cfg(feature = "deflate")]
+            deflate: None,
             recv: RecvBuf::default(),
             rx_frame: None,
             rx_msg: None,
@@ -232,6 +242,26 @@ impl Connection {
             last_ping: None,
             close_deadline: None,
         }
+    }
+
+    /// Puts the extensions agreed in the opening handshake in force.
+    pub fn with_extensions(mut self, negotiated: Negotiated) -> Connection {
+        self.extension_rsv = negotiated.rsv_bits();
+        #[cfg(feature = "deflate")]
+        {
+            self.deflate = negotiated
+                .deflate
+                .map(|p| Box::new(Deflate::new(self.role, p, &self.config.deflate)));
+        }
+        self
+    }
+
+    /// Whether permessage-deflate is in force.
+    pub fn is_compressed(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.deflate.is_some();
+        #[cfg(not(feature = "deflate"))]
+        false
     }
 
     /// Uses `source` for masking keys (clients only) instead of the OS-seeded default.
@@ -386,6 +416,9 @@ impl Connection {
                 size: 0,
                 utf8: (kind == DataKind::Text).then(Validator::new),
                 first_out: true,
+                // RSV1 means "compressed" only when permessage-deflate is what owns it.
+                compressed: h.rsv1() && self.is_compressed(),
+                inflated: Vec::new(),
             });
         }
         let msg = self.rx_msg.as_mut().expect("set above");
@@ -427,7 +460,7 @@ impl Connection {
                 apply_mask(new, key, f.taken + f.checked);
             }
             let msg = self.rx_msg.as_mut().expect("data frame without message");
-            if let Some(v) = msg.utf8.as_mut() {
+            if let Some(v) = msg.utf8.as_mut().filter(|_| !msg.compressed) {
                 if let Err(e) = v.feed(new) {
                     self.fail(ProtocolError::InvalidUtf8 { offset: e.offset });
                     return false;
@@ -436,7 +469,8 @@ impl Connection {
             f.checked = avail;
         }
         let complete = avail as u64 == f.remaining;
-        if self.config.streaming {
+        let compressed = self.rx_msg.as_ref().is_some_and(|m| m.compressed);
+        if self.config.streaming && !compressed {
             if avail == 0 && !complete {
                 return false;
             }
@@ -456,6 +490,9 @@ impl Connection {
         let fin = f.header.fin;
         self.rx_frame = None;
         let payload = self.recv.split_to(avail);
+        if compressed {
+            return self.inflate_frame(&payload, fin);
+        }
         let msg = self.rx_msg.as_mut().expect("data frame without message");
         if msg.buf.is_empty() {
             msg.buf = payload;
@@ -469,16 +506,64 @@ impl Connection {
         true
     }
 
+    /// One complete frame of a compressed message: inflate it (bounded by the message limit),
+    /// validate text as it comes out, and finish the message on FIN.
+    #[cfg(feature = "deflate")]
+    fn inflate_frame(&mut self, payload: &[u8], fin: bool) -> bool {
+        let limit = self.config.max_message_size;
+        let (Some(msg), Some(deflate)) = (self.rx_msg.as_mut(), self.deflate.as_mut()) else {
+            // Not reachable: `compressed` is only set with the extension in force.
+            self.fail(ProtocolError::Extension(
+                "compressed frame without the extension".into(),
+            ));
+            return false;
+        };
+        let start = msg.inflated.len();
+        if let Err(e) = deflate.decompress(payload, fin, &mut msg.inflated, limit) {
+            self.fail(e);
+            return false;
+        }
+        if let Some(v) = msg.utf8.as_mut() {
+            if let Err(e) = v.feed(&msg.inflated[start..]) {
+                self.fail(ProtocolError::InvalidUtf8 { offset: e.offset });
+                return false;
+            }
+        }
+        if self.config.streaming {
+            let data = Bytes::from(std::mem::take(&mut msg.inflated));
+            return self.emit_fragment(data, fin);
+        }
+        if fin {
+            let msg = self.rx_msg.take().expect("checked above");
+            return self.finish_message(msg);
+        }
+        true
+    }
+
+    #[cfg(not(feature = "deflate"))]
+    fn inflate_frame(&mut self, _payload: &[u8], _fin: bool) -> bool {
+        // Not reachable: `compressed` is only set with the extension in force.
+        self.fail(ProtocolError::Extension(
+            "compressed frame without the extension".into(),
+        ));
+        false
+    }
+
     fn finish_message(&mut self, msg: RxMessage) -> bool {
+        let data = if msg.compressed {
+            Bytes::from(msg.inflated)
+        } else {
+            msg.buf.freeze()
+        };
         let message = match msg.utf8 {
             Some(v) => {
                 if let Err(e) = v.finish() {
                     self.fail(ProtocolError::InvalidUtf8 { offset: e.offset });
                     return false;
                 }
-                Message::Text(Utf8Bytes::from_validated(msg.buf.freeze()))
+                Message::Text(Utf8Bytes::from_validated(data))
             }
-            None => Message::Binary(msg.buf.freeze()),
+            None => Message::Binary(data),
         };
         self.events.push_back(Event::Message(message));
         true
@@ -530,11 +615,9 @@ impl Connection {
         self.close_received = true;
         self.read_closed = true;
         if !self.close_sent {
-            // Echo the code (RFC 6455 5.5.1), without the reason.
-            let reply = frame
-                .as_ref()
-                .map(|f| CloseFrame::new(f.code, ""))
-                .map_or_else(Bytes::new, |f| f.encode());
+            // Echo the code (RFC 6455 5.5.1) and the reason, as browsers and the other major
+            // libraries do, so the initiator sees what it sent.
+            let reply = frame.as_ref().map_or_else(Bytes::new, CloseFrame::encode);
             self.queue_frame(OpCode::Close, true, 0, reply);
             self.close_sent = true;
         }
@@ -641,13 +724,25 @@ impl Connection {
         if self.tx_msg.is_some() {
             return Err(ApiMisuse::FragmentedMessageInProgress);
         }
+        #[cfg(feature = "deflate")]
+        if let Some(d) = self
+            .deflate
+            .as_mut()
+            .filter(|d| d.should_compress(payload.len()))
+        {
+            let compressed = Bytes::from(d.compress(&payload));
+            self.queue_frame(opcode, true, 0b100, compressed);
+            return Ok(());
+        }
         self.queue_frame(opcode, true, 0, payload);
         Ok(())
     }
 
     /// Sends one fragment of a message: the first call starts a message of `kind`, later calls
     /// continue it, and `fin` ends it. Control frames may be sent in between. Text fragments
-    /// may split code points, but must add up to valid UTF-8.
+    /// may split code points, but must add up to valid UTF-8. Fragmented messages go out
+    /// uncompressed even under permessage-deflate (compression is per message and optional), so
+    /// a stream of fragments never waits for the compressor.
     pub fn send_fragment(
         &mut self,
         kind: DataKind,
@@ -839,12 +934,20 @@ impl Connection {
         self.tx.release_if_empty();
     }
 
-    /// Bytes of buffer memory this connection holds (receive, send, and the message being
-    /// assembled).
+    /// Bytes of buffer memory this connection holds (receive, send, the message being
+    /// assembled, and compression contexts).
     pub fn buffered_capacity(&self) -> usize {
+        #[cfg(feature = "deflate")]
+        let ext = self.deflate.as_ref().map_or(0, |d| d.memory());
+        #[cfg(not(feature = "deflate"))]
+        let ext = 0;
         self.recv.capacity()
             + self.tx.capacity()
-            + self.rx_msg.as_ref().map_or(0, |m| m.buf.capacity())
+            + self
+                .rx_msg
+                .as_ref()
+                .map_or(0, |m| m.buf.capacity() + m.inflated.capacity())
+            + ext
     }
 
     // ----------------------------------------------------------------------------------------

@@ -355,7 +355,8 @@ fn pair_client_initiated_close() {
     );
     assert_eq!(
         events(&mut p.client),
-        [Event::Closed(CloseFrame::new(1000, ""))]
+        [Event::Closed(CloseFrame::new(1000, "bye"))],
+        "code and reason echoed"
     );
     assert!(p.server.last_error().is_none() && p.client.last_error().is_none());
     assert!(p.client.is_terminated());
@@ -379,7 +380,7 @@ fn pair_server_initiated_close_echoes_code() {
     p.server.receive(&reply);
     assert_eq!(
         events(&mut p.server),
-        [Event::Closed(CloseFrame::new(4000, ""))]
+        [Event::Closed(CloseFrame::new(4000, "done"))]
     );
     assert_eq!(drain(&mut p.server), (vec![], true));
     assert_eq!(p.client.state(), State::Closed);
@@ -905,4 +906,144 @@ fn wants_read_stops_when_output_backs_up() {
     assert!(!s.wants_read());
     drain(&mut s);
     assert!(s.wants_read());
+}
+
+// --------------------------------------------------------------------------------------------
+// permessage-deflate in the connection
+
+#[cfg(feature = "deflate")]
+mod deflate {
+    use super::*;
+    use crate::proto::ext::deflate::{Deflate, DeflateConfig, DeflateParams};
+    use crate::proto::ext::Negotiated;
+
+    fn params(bits: u8, reset: bool) -> DeflateParams {
+        DeflateParams {
+            server_no_context_takeover: reset,
+            client_no_context_takeover: reset,
+            server_max_window_bits: bits,
+            client_max_window_bits: bits,
+        }
+    }
+
+    fn pair(bits: u8, reset: bool, chunk: usize) -> Pair {
+        let config = Config::default().deflate(DeflateConfig {
+            threshold: 32,
+            ..DeflateConfig::enabled()
+        });
+        let mut p = Pair::with_config(chunk, config);
+        let neg = Negotiated {
+            deflate: Some(params(bits, reset)),
+        };
+        p.client = std::mem::replace(&mut p.client, client()).with_extensions(neg.clone());
+        p.server = std::mem::replace(&mut p.server, server()).with_extensions(neg);
+        p
+    }
+
+    /// Under context takeover, small uncompressed messages (below the threshold, RSV1 clear)
+    /// interleave with compressed ones without disturbing the shared window: the case a peer
+    /// crate once corrupted silently.
+    #[test]
+    fn uncompressed_small_messages_interleave_under_takeover() {
+        for bits in 8..=15 {
+            for reset in [false, true] {
+                let mut p = pair(bits, reset, 333);
+                let long = "compressible text, compressible text, compressible text. ".repeat(40);
+                let mut sent = Vec::new();
+                for i in 0..20 {
+                    let m = if i % 3 == 1 {
+                        format!("tiny {i}")
+                    } else {
+                        format!("{long}{i}")
+                    };
+                    p.client.send_text(m.clone()).unwrap();
+                    p.server.send_text(m.clone()).unwrap();
+                    sent.push(msg(Message::text(m)));
+                }
+                p.pump();
+                assert_eq!(events(&mut p.server), sent, "bits {bits} reset {reset}");
+                assert_eq!(events(&mut p.client), sent, "bits {bits} reset {reset}");
+            }
+        }
+    }
+
+    #[test]
+    fn compressed_frames_carry_rsv1_on_the_first_frame_only() {
+        let mut p = pair(15, false, 1000);
+        p.server.send_text("x".repeat(1000)).unwrap();
+        p.server.send_text("short").unwrap();
+        let (out, _) = drain(&mut p.server);
+        let (h1, n1) = FrameHeader::decode(&out).unwrap().unwrap();
+        assert!(h1.rsv1());
+        assert!(h1.payload_len < 100, "compressed: {}", h1.payload_len);
+        let rest = &out[n1 + h1.payload_len as usize..];
+        let (h2, _) = FrameHeader::decode(rest).unwrap().unwrap();
+        assert!(!h2.rsv1(), "below the threshold: sent plain");
+    }
+
+    /// A compressed message split over several frames (RSV1 on the first only), with a ping in
+    /// between, assembles to the original.
+    #[test]
+    fn fragmented_compressed_message() {
+        let cfg = DeflateConfig::enabled();
+        let mut tx = Deflate::new(Role::Client, params(15, false), &cfg);
+        let text = "fragmented and compressed ✓ ".repeat(200);
+        let wire = tx.compress(text.as_bytes());
+        let third = wire.len() / 3;
+        let mut input = cf(0x41, &wire[..third]); // RSV1 + text, not final
+        input.extend(cf(0x89, b"ping"));
+        input.extend(cf(0x00, &wire[third..2 * third]));
+        input.extend(cf(0x80, &wire[2 * third..]));
+        let make = || {
+            server().with_extensions(Negotiated {
+                deflate: Some(params(15, false)),
+            })
+        };
+        assert_eq!(
+            every_split(make, &input),
+            [
+                msg(Message::Ping(Bytes::from_static(b"ping"))),
+                msg(Message::text(text))
+            ]
+        );
+    }
+
+    #[test]
+    fn decompression_bomb_fails_1009() {
+        let cfg = DeflateConfig::enabled();
+        let mut tx = Deflate::new(Role::Client, params(15, false), &cfg);
+        let wire = tx.compress(&vec![b'a'; 8 << 20]);
+        let mut s = Connection::new(Role::Server, Config::default().max_message_size(1 << 20))
+            .with_extensions(Negotiated {
+                deflate: Some(params(15, false)),
+            });
+        s.receive(&cf(0xC2, &wire));
+        let e = assert_fails(&mut s, 1009);
+        assert!(
+            matches!(e, ProtocolError::MessageTooBig { limit: 1048576, .. }),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn compressed_invalid_utf8_fails_1007_and_corrupt_data_fails() {
+        let cfg = DeflateConfig::enabled();
+        let mut tx = Deflate::new(Role::Client, params(15, false), &cfg);
+        let wire = tx.compress(b"valid start \xff then invalid");
+        let mut s = server().with_extensions(Negotiated {
+            deflate: Some(params(15, false)),
+        });
+        s.receive(&cf(0xC1, &wire));
+        assert_fails(&mut s, 1007);
+        let mut s = server().with_extensions(Negotiated {
+            deflate: Some(params(15, false)),
+        });
+        s.receive(&cf(0xC1, &[0xff, 0xfe, 0xfd]));
+        assert_fails(&mut s, 1007);
+    }
+
+    #[test]
+    fn rsv1_without_the_extension_fails_1002() {
+        assert_server_fails(&cf(0xC1, b"x"), 1002);
+    }
 }

@@ -72,7 +72,9 @@ pub enum ProtocolError {
     IdleTimeout,
     /// The peer did not complete the close handshake in time.
     CloseTimeout,
-    /// A negotiated extension rejected the data (for example a corrupt compressed stream).
+    /// A compressed message (permessage-deflate) that does not inflate.
+    InvalidCompressedData(String),
+    /// A negotiated extension rejected the data.
     Extension(String),
 }
 
@@ -83,7 +85,9 @@ impl ProtocolError {
         use ProtocolError::*;
         match self {
             FrameTooBig { .. } | MessageTooBig { .. } => CloseCode::TOO_BIG,
-            InvalidUtf8 { .. } | InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
+            InvalidUtf8 { .. } | InvalidCloseReason | InvalidCompressedData(_) => {
+                CloseCode::INVALID_PAYLOAD
+            }
             UnexpectedEof | IdleTimeout | CloseTimeout => CloseCode::ABNORMAL,
             _ => CloseCode::PROTOCOL_ERROR,
         }
@@ -112,6 +116,7 @@ impl ProtocolError {
             UnexpectedEof => "unexpected eof",
             IdleTimeout => "idle timeout",
             CloseTimeout => "close timeout",
+            InvalidCompressedData(_) => "invalid compressed data",
             Extension(_) => "extension error",
         }
     }
@@ -130,6 +135,7 @@ impl fmt::Display for ProtocolError {
             }
             InvalidUtf8 { offset } => write!(f, "invalid UTF-8 at byte {offset}"),
             InvalidCloseCode(c) => write!(f, "invalid close code {c}"),
+            InvalidCompressedData(msg) => write!(f, "invalid compressed data: {msg}"),
             Extension(msg) => write!(f, "extension error: {msg}"),
             other => f.write_str(other.reason()),
         }

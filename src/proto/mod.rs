@@ -12,6 +12,7 @@ pub mod close;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod ext;
 pub mod frame;
 pub mod handshake;
 pub mod mask;

@@ -47,7 +47,7 @@ pub use crate::error::Error;
 use crate::proto::handshake::client::{Accepted, ClientRequest};
 use crate::proto::handshake::server::{self, Accept, Request, RequestParser};
 use crate::proto::handshake::Response;
-use crate::{CloseFrame, Config, Connection, Event, HandshakeError, Message, Role};
+use crate::{CloseFrame, Config, Connection, Event, HandshakeError, Message};
 
 /// A WebSocket over an async I/O object.
 #[derive(Debug)]
@@ -151,15 +151,16 @@ async fn read_head<S: AsyncRead + Unpin, T>(
     config: &Config,
     mut parse: impl FnMut(&[u8]) -> Result<Option<(T, usize)>, HandshakeError>,
 ) -> Result<(T, usize, Vec<u8>), Error> {
+    // The buffer lives on the heap and is dropped after the handshake: an array here would sit
+    // in the task's future state for the connection's whole life.
     let work = async {
         let mut buf = Vec::with_capacity(1024);
-        let mut chunk = [0u8; 2048];
         loop {
-            let n = io.read(&mut chunk).await?;
+            buf.reserve(1024);
+            let n = io.read_buf(&mut buf).await?;
             if n == 0 {
                 return Err(HandshakeError::UnexpectedEof.into());
             }
-            buf.extend_from_slice(&chunk[..n]);
             if let Some((value, len)) = parse(&buf)? {
                 return Ok((value, len, buf));
             }
@@ -198,13 +199,12 @@ where
         }
         other => other?,
     };
-    let (answer, result) = server::answer(&req, callback(&req));
+    let (answer, result) = server::answer(&req, callback(&req), config);
     io.write_all(&answer).await?;
     if result.is_err() {
         let _ = io.shutdown().await;
     }
-    result?;
-    let mut conn = Connection::new(Role::Server, config);
+    let mut conn = result?;
     conn.receive(&buf[n..]);
     Ok(WebSocketStream::from_connection(io, conn))
 }
@@ -223,11 +223,11 @@ pub async fn client_with_config<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: S,
     config: Config,
 ) -> Result<(WebSocketStream<S>, Accepted), Error> {
-    let (head, mut handshake) = request.start()?;
+    let (head, mut handshake) = request.start_with_config(&config)?;
     io.write_all(&head).await?;
     io.flush().await?;
     let (accepted, n, buf) = read_head(&mut io, &config, |b| handshake.parse_response(b)).await?;
-    let mut conn = Connection::new(Role::Client, config);
+    let mut conn = accepted.connection(config)?;
     conn.receive(&buf[n..]);
     Ok((WebSocketStream::from_connection(io, conn), accepted))
 }

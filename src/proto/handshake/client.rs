@@ -12,7 +12,10 @@ use bytes::Bytes;
 
 use super::header::{self, ExtensionOffer, Headers};
 use super::{collect_headers, httparse_error, HeadScanner, Limits, Response};
+use crate::proto::config::Config;
+use crate::proto::conn::{Connection, Role};
 use crate::proto::error::HandshakeError;
+use crate::proto::ext;
 
 /// A WebSocket URI, split into what the handshake and the transport need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +180,17 @@ impl ClientRequest {
         &self.uri
     }
 
+    /// Builds the request with the extension offers `config` asks for (permessage-deflate when
+    /// enabled), with a fresh key. Finish with [`Accepted::connection`] and the same `config`.
+    pub fn start_with_config(
+        &self,
+        config: &Config,
+    ) -> Result<(Vec<u8>, ClientHandshake), HandshakeError> {
+        let mut req = self.clone();
+        req.extensions.extend(ext::client_offers(config));
+        req.start()
+    }
+
     /// Builds the request with a fresh key from the operating system's random source.
     pub fn start(&self) -> Result<(Vec<u8>, ClientHandshake), HandshakeError> {
         let mut key = [0u8; 16];
@@ -253,6 +267,15 @@ pub struct Accepted {
     pub extensions: Vec<ExtensionOffer>,
     /// All response header fields.
     pub headers: Headers,
+}
+
+impl Accepted {
+    /// The connection, with the extensions the server accepted in force (checked against what
+    /// `config` offered).
+    pub fn connection(&self, config: Config) -> Result<Connection, HandshakeError> {
+        let negotiated = ext::client_negotiate(&self.extensions, &config)?;
+        Ok(Connection::new(Role::Client, config).with_extensions(negotiated))
+    }
 }
 
 impl ClientHandshake {

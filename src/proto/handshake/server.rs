@@ -10,7 +10,10 @@ use base64::Engine as _;
 
 use super::header::{self, ExtensionOffer, Headers};
 use super::{collect_headers, httparse_error, HeadScanner, Limits, Response};
+use crate::proto::config::Config;
+use crate::proto::conn::{Connection, Role};
 use crate::proto::error::HandshakeError;
+use crate::proto::ext;
 
 /// A parsed HTTP request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,25 +255,41 @@ pub fn accept(req: &Request, opts: &Accept) -> Result<Response, HandshakeError> 
 }
 
 /// The bytes to answer `req` with, given the user's decision (accept with these terms, or reject
-/// with this response), and whether the connection goes on. A request that breaks RFC 6455 is
-/// answered with the error's own response whatever the decision.
+/// with this response), and on success the connection, with the extensions agreed for `config`
+/// in force. A request that breaks RFC 6455 is answered with the error's own response whatever
+/// the decision.
 pub fn answer(
     req: &Request,
     decision: Result<Accept, Response>,
-) -> (Vec<u8>, Result<(), HandshakeError>) {
-    match decision {
-        Ok(terms) => match accept(req, &terms) {
-            Ok(resp) => (resp.to_bytes(), Ok(())),
-            Err(e) => (e.to_response().to_bytes(), Err(e)),
-        },
-        Err(resp) => (
+    config: Config,
+) -> (Vec<u8>, Result<Connection, HandshakeError>) {
+    let mut terms = match decision {
+        Ok(terms) => terms,
+        Err(resp) => {
+            return (
+                resp.to_bytes(),
+                Err(HandshakeError::Rejected {
+                    status: resp.status,
+                    headers: resp.headers,
+                    body: resp.body,
+                }),
+            )
+        }
+    };
+    let negotiated = match req.validate().and_then(|_| req.extensions()) {
+        Ok(offers) => {
+            let (negotiated, header) = ext::server_negotiate(&offers, &config);
+            terms.extensions = header;
+            negotiated
+        }
+        Err(e) => return (e.to_response().to_bytes(), Err(e)),
+    };
+    match accept(req, &terms) {
+        Ok(resp) => (
             resp.to_bytes(),
-            Err(HandshakeError::Rejected {
-                status: resp.status,
-                headers: resp.headers,
-                body: resp.body,
-            }),
+            Ok(Connection::new(Role::Server, config).with_extensions(negotiated)),
         ),
+        Err(e) => (e.to_response().to_bytes(), Err(e)),
     }
 }
 

@@ -1,0 +1,687 @@
+//! permessage-deflate (RFC 7692): negotiation of its parameters and the per-message codec.
+//!
+//! Owns the parameter rules (`server_no_context_takeover`, `client_no_context_takeover`,
+//! `server_max_window_bits`, `client_max_window_bits`), and compressing and inflating message
+//! payloads with `flate2` (the zlib-rs backend, pure Rust, the only flate2 backend that takes a
+//! window size). It never sees frames or sockets: `conn` hands it payloads.
+//!
+//! ## Windows of 8 bits
+//!
+//! zlib (and zlib-rs) cannot make a raw DEFLATE stream with a 256-byte window. Inflating is no
+//! problem: a 512-byte window reads anything a 256-byte one wrote, so a peer's window of 8 is
+//! inflated with 9. Compressing under a negotiated window of 8 is done with stored blocks
+//! (compression level 0), which hold no back-references at all and so honour any window: the
+//! data goes out uncompressed inside valid DEFLATE, never with a reference the peer's window
+//! cannot reach. Browsers never ask for 8; this keeps us correct when a peer does.
+//!
+//! ## Memory per connection
+//!
+//! A compressor costs about `2^(w+2) + 2^(memLevel+9)` bytes (zlib's formula; memLevel is 8):
+//! 256 KiB at w = 15, 10 KiB at w = 9. A decompressor costs about `2^w` bytes plus 7 KiB:
+//! 39 KiB at w = 15. Both are created on the first message that needs them. A server with many
+//! connections can ask for smaller windows (`server_max_window_bits` caps ours,
+//! `client_max_window_bits` the client's) and, with no context takeover, the contexts are reset
+//! after every message.
+#![forbid(unsafe_code)]
+
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use crate::proto::conn::Role;
+use crate::proto::error::{HandshakeError, ProtocolError};
+use crate::proto::handshake::ExtensionOffer;
+
+/// The extension's name.
+pub const NAME: &str = "permessage-deflate";
+
+/// The bytes a sync flush ends with, removed on the wire (RFC 7692 7.2.1).
+const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// What a side is willing to use and agree to. Part of [`Config`](crate::Config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeflateConfig {
+    /// Offer (client) or accept (server) permessage-deflate. Default false.
+    pub enabled: bool,
+    /// Compression level, 0-9. Default 6.
+    pub level: u32,
+    /// Messages shorter than this go out uncompressed (RSV1 clear). Default 64 bytes.
+    pub threshold: usize,
+    /// Client: ask the server to reset its compressor after each message. Server: do so even
+    /// if not asked (and say so). Default false.
+    pub server_no_context_takeover: bool,
+    /// Client: reset our compressor after each message (and say so). Server: ask the client to.
+    /// Default false.
+    pub client_no_context_takeover: bool,
+    /// The server's window, 8-15. Client: request it when below 15. Server: the largest window
+    /// we compress with. Default 15.
+    pub server_max_window_bits: u8,
+    /// The client's window, 8-15. Client: the largest window we compress with. Server: ask the
+    /// client for it when below 15 (if the client allows it). Default 15.
+    pub client_max_window_bits: u8,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        DeflateConfig {
+            enabled: false,
+            level: 6,
+            threshold: 64,
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        }
+    }
+}
+
+crate::proto::config::setters! { DeflateConfig {
+    /// Sets [`DeflateConfig::level`].
+    level: u32,
+    /// Sets [`DeflateConfig::threshold`].
+    threshold: usize,
+    /// Sets [`DeflateConfig::server_no_context_takeover`].
+    server_no_context_takeover: bool,
+    /// Sets [`DeflateConfig::client_no_context_takeover`].
+    client_no_context_takeover: bool,
+    /// Sets [`DeflateConfig::server_max_window_bits`].
+    server_max_window_bits: u8,
+    /// Sets [`DeflateConfig::client_max_window_bits`].
+    client_max_window_bits: u8,
+} }
+
+/// The parameters in force after negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateParams {
+    /// The server resets its compressor after each message.
+    pub server_no_context_takeover: bool,
+    /// The client resets its compressor after each message.
+    pub client_no_context_takeover: bool,
+    /// The server's window (8-15).
+    pub server_max_window_bits: u8,
+    /// The client's window (8-15).
+    pub client_max_window_bits: u8,
+}
+
+/// An offer's (or response's) parameters, checked for unknown, duplicate and invalid ones.
+#[derive(Debug, Default)]
+struct Params {
+    snct: bool,
+    cnct: bool,
+    smwb: Option<u8>,
+    /// `Some(None)`: present without a value.
+    cmwb: Option<Option<u8>>,
+}
+
+fn bits(v: &str) -> Option<u8> {
+    // RFC 7692 7.1.2: 1*DIGIT, 8 to 15, no leading zeros.
+    match v.parse::<u8>() {
+        Ok(n @ 8..=15) if !v.starts_with('0') => Some(n),
+        _ => None,
+    }
+}
+
+impl Params {
+    fn parse(offer: &ExtensionOffer) -> Option<Params> {
+        let mut p = Params::default();
+        for (key, value) in &offer.params {
+            let value = value.as_deref();
+            match key.to_ascii_lowercase().as_str() {
+                "server_no_context_takeover" if !p.snct && value.is_none() => p.snct = true,
+                "client_no_context_takeover" if !p.cnct && value.is_none() => p.cnct = true,
+                "server_max_window_bits" if p.smwb.is_none() => p.smwb = Some(bits(value?)?),
+                "client_max_window_bits" if p.cmwb.is_none() => {
+                    p.cmwb = Some(match value {
+                        None => None,
+                        Some(v) => Some(bits(v)?),
+                    })
+                }
+                _ => return None,
+            }
+        }
+        Some(p)
+    }
+}
+
+impl DeflateConfig {
+    /// Enabled with defaults.
+    pub fn enabled() -> Self {
+        DeflateConfig {
+            enabled: true,
+            ..Self::default()
+        }
+    }
+
+    /// The offer a client sends. `client_max_window_bits` is always there, so the server may
+    /// ask for a smaller client window.
+    pub fn client_offer(&self) -> ExtensionOffer {
+        let mut params = Vec::new();
+        if self.server_no_context_takeover {
+            params.push(("server_no_context_takeover".into(), None));
+        }
+        if self.client_no_context_takeover {
+            params.push(("client_no_context_takeover".into(), None));
+        }
+        if self.server_max_window_bits < 15 {
+            params.push((
+                "server_max_window_bits".into(),
+                Some(self.server_max_window_bits.clamp(8, 15).to_string()),
+            ));
+        }
+        let cmwb = (self.client_max_window_bits < 15)
+            .then(|| self.client_max_window_bits.clamp(8, 15).to_string());
+        params.push(("client_max_window_bits".into(), cmwb));
+        ExtensionOffer {
+            name: NAME.into(),
+            params,
+        }
+    }
+
+    /// A server's pick: the first acceptable permessage-deflate offer, the parameters in force,
+    /// and the response. Offers with unknown, duplicate or invalid parameters are declined.
+    pub fn accept_offers(
+        &self,
+        offers: &[ExtensionOffer],
+    ) -> Option<(DeflateParams, ExtensionOffer)> {
+        offers
+            .iter()
+            .filter(|o| o.name.eq_ignore_ascii_case(NAME))
+            .find_map(|o| self.accept_offer(&Params::parse(o)?))
+    }
+
+    fn accept_offer(&self, p: &Params) -> Option<(DeflateParams, ExtensionOffer)> {
+        let ours = self.server_max_window_bits.clamp(8, 15);
+        let server_bits = p.smwb.map_or(ours, |asked| asked.min(ours));
+        // We may ask the client for a smaller window only if it said it can take one.
+        let client_bits = match p.cmwb {
+            None => 15,
+            Some(offered) => offered
+                .unwrap_or(15)
+                .min(self.client_max_window_bits.clamp(8, 15)),
+        };
+        let params = DeflateParams {
+            server_no_context_takeover: p.snct || self.server_no_context_takeover,
+            client_no_context_takeover: p.cnct || self.client_no_context_takeover,
+            server_max_window_bits: server_bits,
+            client_max_window_bits: client_bits,
+        };
+        let mut answer = Vec::new();
+        if params.server_no_context_takeover {
+            answer.push(("server_no_context_takeover".into(), None));
+        }
+        if params.client_no_context_takeover {
+            answer.push(("client_no_context_takeover".into(), None));
+        }
+        if p.smwb.is_some() || server_bits < 15 {
+            answer.push((
+                "server_max_window_bits".into(),
+                Some(server_bits.to_string()),
+            ));
+        }
+        if p.cmwb.is_some() && client_bits < 15 {
+            answer.push((
+                "client_max_window_bits".into(),
+                Some(client_bits.to_string()),
+            ));
+        }
+        Some((
+            params,
+            ExtensionOffer {
+                name: NAME.into(),
+                params: answer,
+            },
+        ))
+    }
+
+    /// A client's check of the server's response to [`client_offer`](Self::client_offer).
+    pub fn check_response(&self, resp: &ExtensionOffer) -> Result<DeflateParams, HandshakeError> {
+        let bad = |why: &str| HandshakeError::UnofferedExtension(format!("{NAME}: {why}"));
+        let p =
+            Params::parse(resp).ok_or_else(|| bad("unknown, duplicate or invalid parameter"))?;
+        let asked_server = self.server_max_window_bits.clamp(8, 15);
+        let server_bits = p.smwb.unwrap_or(15);
+        if self.server_max_window_bits < 15 && server_bits > asked_server {
+            return Err(bad("server window larger than requested"));
+        }
+        let client_bits = match p.cmwb {
+            None => self.client_max_window_bits.clamp(8, 15),
+            Some(None) => return Err(bad("client_max_window_bits needs a value in a response")),
+            Some(Some(b)) if b > self.client_max_window_bits.clamp(8, 15) => {
+                return Err(bad("client window larger than offered"))
+            }
+            Some(Some(b)) => b,
+        };
+        Ok(DeflateParams {
+            server_no_context_takeover: p.snct,
+            client_no_context_takeover: p.cnct,
+            server_max_window_bits: server_bits,
+            client_max_window_bits: client_bits,
+        })
+    }
+}
+
+/// One connection's compressor and decompressor.
+pub struct Deflate {
+    level: u32,
+    threshold: usize,
+    /// Our window and takeover.
+    tx_bits: u8,
+    tx_reset: bool,
+    /// The peer's.
+    rx_bits: u8,
+    rx_reset: bool,
+    compressor: Option<Compress>,
+    decompressor: Option<Decompress>,
+}
+
+impl std::fmt::Debug for Deflate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deflate")
+            .field("tx_bits", &self.tx_bits)
+            .field("rx_bits", &self.rx_bits)
+            .field("tx_reset", &self.tx_reset)
+            .field("rx_reset", &self.rx_reset)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deflate {
+    /// The codec for `role` under `params`.
+    pub fn new(role: Role, params: DeflateParams, config: &DeflateConfig) -> Deflate {
+        let (ours, theirs) = match role {
+            Role::Server => (
+                (
+                    params.server_max_window_bits,
+                    params.server_no_context_takeover,
+                ),
+                (
+                    params.client_max_window_bits,
+                    params.client_no_context_takeover,
+                ),
+            ),
+            Role::Client => (
+                (
+                    params.client_max_window_bits,
+                    params.client_no_context_takeover,
+                ),
+                (
+                    params.server_max_window_bits,
+                    params.server_no_context_takeover,
+                ),
+            ),
+        };
+        Deflate {
+            level: config.level.min(9),
+            threshold: config.threshold,
+            tx_bits: ours.0,
+            tx_reset: ours.1,
+            rx_bits: theirs.0,
+            rx_reset: theirs.1,
+            compressor: None,
+            decompressor: None,
+        }
+    }
+
+    /// Whether a payload of `len` bytes is worth compressing.
+    pub fn should_compress(&self, len: usize) -> bool {
+        len >= self.threshold
+    }
+
+    /// Compresses one whole message: raw DEFLATE ended by a sync flush, trailer removed.
+    pub fn compress(&mut self, input: &[u8]) -> Vec<u8> {
+        let (level, bits) = match self.tx_bits {
+            // No back-references at all: valid under any window (see the module docs).
+            8 => (0, 9),
+            b => (self.level, b.clamp(9, 15)),
+        };
+        let c = self.compressor.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(level), false, bits)
+        });
+        let mut out = Vec::with_capacity(input.len() / 2 + 64);
+        let mut rest = input;
+        loop {
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(256));
+            }
+            let before = c.total_in();
+            // In-memory compression of a complete input cannot fail but for a bug in the
+            // backend; stop rather than loop.
+            if c.compress_vec(rest, &mut out, FlushCompress::Sync).is_err() {
+                break;
+            }
+            rest = &rest[(c.total_in() - before) as usize..];
+            // The flush is complete once input is used up and output room was left over.
+            if rest.is_empty() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        if out.ends_with(&TRAILER) {
+            out.truncate(out.len() - TRAILER.len());
+        }
+        if self.tx_reset {
+            c.reset();
+        }
+        out
+    }
+
+    /// Inflates one frame's payload of a compressed message into `out`; `fin` marks the
+    /// message's last frame (the trailer is appended then). Fails with 1009 as soon as `out`
+    /// would pass `limit`, without inflating the rest.
+    pub fn decompress(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), ProtocolError> {
+        let bits = self.rx_bits.clamp(9, 15);
+        let d = self
+            .decompressor
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        let mut ended = inflate(d, input, out, limit)?;
+        if fin {
+            if !ended {
+                ended = inflate(d, &TRAILER, out, limit)?;
+            }
+            if self.rx_reset || ended {
+                d.reset(false);
+            }
+        } else if ended {
+            // A final block mid-message: nothing may follow it in this message.
+            d.reset(false);
+        }
+        Ok(())
+    }
+
+    /// Bytes of compression state currently allocated (an estimate by zlib's formulas).
+    pub fn memory(&self) -> usize {
+        let c = self.compressor.as_ref().map_or(0, |_| {
+            (1usize << (self.tx_bits.clamp(9, 15) + 2)) + (1 << 17)
+        });
+        let d = self
+            .decompressor
+            .as_ref()
+            .map_or(0, |_| (1usize << self.rx_bits.clamp(9, 15)) + 7 * 1024);
+        c + d
+    }
+}
+
+/// Inflates `input` into `out` up to `limit` bytes. Returns whether the stream ended (a final
+/// block).
+fn inflate(
+    d: &mut Decompress,
+    mut input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<bool, ProtocolError> {
+    loop {
+        let room = limit.saturating_sub(out.len()).saturating_add(1);
+        let want = (input.len().saturating_mul(4))
+            .clamp(1024, 256 << 10)
+            .min(room);
+        out.reserve(want.max(1));
+        let (in_before, out_before) = (d.total_in(), out.len());
+        let status = d
+            .decompress_vec(input, out, FlushDecompress::Sync)
+            .map_err(|e| ProtocolError::InvalidCompressedData(e.to_string()))?;
+        if out.len() > limit {
+            return Err(ProtocolError::MessageTooBig {
+                size: out.len() as u64,
+                limit,
+            });
+        }
+        input = &input[(d.total_in() - in_before) as usize..];
+        let produced = out.len() - out_before;
+        match status {
+            Status::StreamEnd => {
+                return if input.is_empty() {
+                    Ok(true)
+                } else {
+                    Err(ProtocolError::InvalidCompressedData(
+                        "data after the final block".into(),
+                    ))
+                }
+            }
+            // More output is pending only if the output room was filled.
+            _ if input.is_empty() && out.len() < out.capacity() => return Ok(false),
+            _ if produced == 0 && d.total_in() == in_before && out.len() < out.capacity() => {
+                return Err(ProtocolError::InvalidCompressedData("no progress".into()))
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::handshake::header::parse_extensions;
+
+    fn offer(s: &str) -> Vec<ExtensionOffer> {
+        parse_extensions([s]).unwrap()
+    }
+
+    fn server_answer(cfg: &DeflateConfig, s: &str) -> Option<String> {
+        cfg.accept_offers(&offer(s))
+            .map(|(_, a)| a.to_header_value())
+    }
+
+    /// (client offer, server answer) for a server with default settings.
+    #[test]
+    fn negotiation_table() {
+        let cfg = DeflateConfig::enabled();
+        let table: &[(&str, Option<&str>)] = &[
+            ("permessage-deflate", Some("permessage-deflate")),
+            (
+                "permessage-deflate; client_max_window_bits",
+                Some("permessage-deflate"),
+            ),
+            (
+                "permessage-deflate; server_no_context_takeover",
+                Some("permessage-deflate; server_no_context_takeover"),
+            ),
+            (
+                "permessage-deflate; client_no_context_takeover",
+                Some("permessage-deflate; client_no_context_takeover"),
+            ),
+            (
+                "permessage-deflate; server_max_window_bits=10",
+                Some("permessage-deflate; server_max_window_bits=10"),
+            ),
+            (
+                "permessage-deflate; client_max_window_bits=9",
+                Some("permessage-deflate; client_max_window_bits=9"),
+            ),
+            ("permessage-deflate; server_max_window_bits", None), // needs a value
+            ("permessage-deflate; server_max_window_bits=7", None),
+            ("permessage-deflate; server_max_window_bits=16", None),
+            ("permessage-deflate; server_max_window_bits=010", None),
+            ("permessage-deflate; client_max_window_bits=abc", None),
+            ("permessage-deflate; server_no_context_takeover=1", None),
+            ("permessage-deflate; unknown", None),
+            (
+                "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+                None,
+            ),
+            (
+                "permessage-deflate; client_max_window_bits; client_max_window_bits=9",
+                None,
+            ),
+            ("x-webkit-deflate-frame", None),
+            // Several offers: the first acceptable one wins.
+            (
+                "permessage-deflate; bogus, permessage-deflate; server_max_window_bits=12",
+                Some("permessage-deflate; server_max_window_bits=12"),
+            ),
+            (
+                "permessage-deflate; server_max_window_bits=9, permessage-deflate",
+                Some("permessage-deflate; server_max_window_bits=9"),
+            ),
+        ];
+        for (o, want) in table {
+            assert_eq!(server_answer(&cfg, o).as_deref(), *want, "{o}");
+        }
+    }
+
+    #[test]
+    fn server_limits_apply() {
+        let cfg = DeflateConfig {
+            server_max_window_bits: 10,
+            client_max_window_bits: 11,
+            server_no_context_takeover: true,
+            ..DeflateConfig::enabled()
+        };
+        // Our window is capped at 10 whatever is asked; the client's only if it allows it.
+        assert_eq!(
+            server_answer(&cfg, "permessage-deflate").as_deref(),
+            Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=10")
+        );
+        assert_eq!(
+            server_answer(&cfg, "permessage-deflate; client_max_window_bits; server_max_window_bits=12")
+                .as_deref(),
+            Some(
+                "permessage-deflate; server_no_context_takeover; server_max_window_bits=10; client_max_window_bits=11"
+            )
+        );
+        assert_eq!(
+            server_answer(&cfg, "permessage-deflate; server_max_window_bits=9").as_deref(),
+            Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=9")
+        );
+    }
+
+    #[test]
+    fn client_checks_the_response() {
+        let cfg = DeflateConfig {
+            server_max_window_bits: 12,
+            client_max_window_bits: 13,
+            ..DeflateConfig::enabled()
+        };
+        assert_eq!(
+            cfg.client_offer().to_header_value(),
+            "permessage-deflate; server_max_window_bits=12; client_max_window_bits=13"
+        );
+        let check = |s: &str| cfg.check_response(&offer(s)[0]);
+        let p = check("permessage-deflate; server_max_window_bits=10; client_no_context_takeover")
+            .unwrap();
+        assert_eq!(p.server_max_window_bits, 10);
+        assert_eq!(p.client_max_window_bits, 13);
+        assert!(p.client_no_context_takeover);
+        for bad in [
+            "permessage-deflate", // we asked for a server window of 12: the answer must name one
+            "permessage-deflate; server_max_window_bits=13", // larger than asked
+            "permessage-deflate; client_max_window_bits=14", // larger than offered
+            "permessage-deflate; client_max_window_bits", // needs a value in a response
+            "permessage-deflate; server_max_window_bits=20",
+            "permessage-deflate; mystery",
+            "permessage-deflate; client_no_context_takeover; client_no_context_takeover",
+        ] {
+            assert!(check(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn params(bits: u8, reset: bool) -> DeflateParams {
+        DeflateParams {
+            server_no_context_takeover: reset,
+            client_no_context_takeover: reset,
+            server_max_window_bits: bits,
+            client_max_window_bits: bits,
+        }
+    }
+
+    #[test]
+    fn round_trip_every_window_and_takeover_mode() {
+        let cfg = DeflateConfig::enabled();
+        // Random lowercase letters: compressible by entropy coding only, so back-references
+        // to a previous message show clearly.
+        let mut seed = 0x2545_f491u32;
+        let text: Vec<u8> = (0..5000)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                b'a' + (seed >> 24) as u8 % 26
+            })
+            .collect();
+        for bits in 8..=15 {
+            for reset in [false, true] {
+                let p = params(bits, reset);
+                let mut client = Deflate::new(Role::Client, p, &cfg);
+                let mut server = Deflate::new(Role::Server, p, &cfg);
+                for i in 0..5 {
+                    // A message of fresh text, then the same again.
+                    let msg = &text[i * 200..1000 + i * 500];
+                    let mut sizes = Vec::new();
+                    for _ in 0..2 {
+                        let wire = client.compress(msg);
+                        sizes.push(wire.len());
+                        let mut out = Vec::new();
+                        server.decompress(&wire, true, &mut out, 1 << 20).unwrap();
+                        assert_eq!(out, msg, "bits {bits} reset {reset} message {i}");
+                    }
+                    if bits > 8 {
+                        assert!(sizes[0] * 4 < msg.len() * 3, "compressed at all: {sizes:?}");
+                    }
+                    if reset {
+                        assert_eq!(sizes[0], sizes[1], "no takeover: {sizes:?}");
+                    } else if bits > 8 && (1usize << bits) > msg.len() + 262 {
+                        // Takeover: the repeat refers back to the previous message (zlib reaches
+                        // back at most the window less 262 bytes of lookahead).
+                        assert!(sizes[1] * 3 < sizes[0], "takeover, bits {bits}: {sizes:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn split_across_frames() {
+        let cfg = DeflateConfig::enabled();
+        let p = params(15, false);
+        let mut tx = Deflate::new(Role::Client, p, &cfg);
+        let mut rx = Deflate::new(Role::Server, p, &cfg);
+        let msg: Vec<u8> = (0..20_000u32).map(|i| (i % 7) as u8 + b'a').collect();
+        let wire = tx.compress(&msg);
+        for cut in [0, 1, wire.len() / 2, wire.len()] {
+            let mut out = Vec::new();
+            rx.decompress(&wire[..cut], false, &mut out, 1 << 20)
+                .unwrap();
+            rx.decompress(&wire[cut..], true, &mut out, 1 << 20)
+                .unwrap();
+            assert_eq!(out, msg);
+            // Keep both sides' contexts in step for the next round.
+            let again = tx.compress(&msg);
+            let mut o2 = Vec::new();
+            rx.decompress(&again, true, &mut o2, 1 << 20).unwrap();
+            assert_eq!(o2, msg);
+        }
+    }
+
+    #[test]
+    fn bomb_stops_at_the_limit() {
+        let cfg = DeflateConfig::enabled();
+        let p = params(15, true);
+        let mut tx = Deflate::new(Role::Client, p, &cfg);
+        let zeros = vec![0u8; 16 << 20];
+        let wire = tx.compress(&zeros);
+        assert!(wire.len() < 40_000, "{}", wire.len());
+        let mut rx = Deflate::new(Role::Server, p, &cfg);
+        let mut out = Vec::new();
+        let err = rx.decompress(&wire, true, &mut out, 1 << 20).unwrap_err();
+        assert!(matches!(
+            err,
+            ProtocolError::MessageTooBig { limit: 1048576, .. }
+        ));
+        assert!(
+            out.capacity() <= 3 << 20,
+            "inflated far past the limit: {}",
+            out.capacity()
+        );
+    }
+
+    #[test]
+    fn corrupt_data_is_an_error() {
+        let cfg = DeflateConfig::enabled();
+        let mut rx = Deflate::new(Role::Server, params(15, false), &cfg);
+        let mut out = Vec::new();
+        assert!(rx
+            .decompress(&[0xff, 0xff, 0xff], true, &mut out, 1 << 20)
+            .is_err());
+    }
+}
