@@ -12,7 +12,7 @@ fn config() -> Config {
     Config::default()
         .max_message_size(64 << 20)
         .max_frame_size(64 << 20)
-        .deflate(websock::proto::ext::deflate::DeflateConfig::enabled())
+        .deflate(websock::proto::ext::deflate::DeflateConfig::enabled().level(1))
 }
 
 fn run_sync(url: &str) -> Result<Option<String>, Error> {

@@ -651,6 +651,12 @@ impl Connection {
     }
 
     fn abort(&mut self, code: CloseCode, reason: &'static str) {
+        // Once terminated (EOF seen, or the close handshake finished) the transport is being
+        // shut down: nothing may be queued after `Transmit::Shutdown`, and the user was
+        // already told the connection closed.
+        if self.terminated {
+            return;
+        }
         if !self.close_sent && code.is_sendable() {
             let frame = CloseFrame::new(code, Utf8Bytes::from_static(reason));
             self.queue_frame(OpCode::Close, true, 0, frame.encode());

@@ -12,7 +12,7 @@
 /// The reference implementation: one byte at a time.
 pub fn apply_mask_scalar(buf: &mut [u8], key: [u8; 4], offset: usize) {
     for (i, b) in buf.iter_mut().enumerate() {
-        *b ^= key[(offset + i) & 3];
+        *b ^= key[offset.wrapping_add(i) & 3];
     }
 }
 

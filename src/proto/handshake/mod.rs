@@ -9,6 +9,8 @@
 
 pub mod client;
 pub mod header;
+#[cfg(feature = "http")]
+mod http_types;
 pub mod server;
 
 use bytes::Bytes;

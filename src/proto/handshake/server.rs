@@ -65,6 +65,16 @@ impl RequestParser {
 }
 
 impl Request {
+    /// A request from its parts (for requests parsed elsewhere).
+    pub fn from_parts(method: String, target: String, version: u8, headers: Headers) -> Request {
+        Request {
+            method,
+            target,
+            version,
+            headers,
+        }
+    }
+
     /// Parses a request head from `buf` with default limits. For bytes that arrive in pieces,
     /// keep a [`RequestParser`] instead (this one rescans from the start on every call).
     pub fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, HandshakeError> {

@@ -1,0 +1,59 @@
+//! Regression tests for bugs found by the fuzz targets in `fuzz/` (see `fuzz/run.sh`). Each test
+//! replays the minimized input, or the API calls it decodes to, and checks what must hold.
+
+use websock::proto::mask::{apply_mask, apply_mask_scalar};
+use websock::{CloseCode, Config, Connection, Event, Role, Transmit};
+
+/// Fuzz target `mask`, minimized input
+/// `b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x00\xff\xff\xff\xff\xff\x89\xe9"`
+/// (key ff ff ff ff, offset `usize::MAX`, 2 bytes): `apply_mask_scalar` panicked with "attempt to
+/// add with overflow" (src/proto/mask.rs:15, `offset + i`) in builds with overflow checks, while
+/// `apply_mask` accepts any offset. The offset only matters modulo 4.
+#[test]
+fn mask_scalar_accepts_any_offset() {
+    let key = [1, 2, 3, 4];
+    let mut slow = [0u8; 2];
+    apply_mask_scalar(&mut slow, key, usize::MAX);
+    // usize::MAX is 3 modulo 4: the first byte takes key[3], the next key[0].
+    assert_eq!(slow, [4, 1]);
+    let mut fast = [0u8; 2];
+    apply_mask(&mut fast, key, usize::MAX);
+    assert_eq!(fast, slow);
+
+    let mut slow = [0u8; 40];
+    apply_mask_scalar(&mut slow, key, usize::MAX - 2);
+    let mut fast = [0u8; 40];
+    apply_mask(&mut fast, key, usize::MAX - 2);
+    assert_eq!(fast, slow);
+}
+
+/// Fuzz targets `connection_server` and `connection_client`, minimized input `b"\x02\xf3\xf6"`
+/// (`receive_eof()`, then `fail_with(1008, ..)`): after the transport ended and
+/// `Transmit::Shutdown` was handed out, `fail_with` still queued a close frame
+/// (src/proto/conn.rs, `abort` checks only `close_sent`), so `poll_transmit` returned data after
+/// the shutdown and `is_terminated()` went back to false.
+#[test]
+fn fail_with_after_eof_transmits_nothing() {
+    for role in [Role::Server, Role::Client] {
+        let mut conn =
+            Connection::new(role, Config::default()).with_mask_source(Box::new(|| [1, 2, 3, 4]));
+        conn.receive_eof();
+        match conn.poll_event() {
+            Some(Event::Closed(f)) => assert_eq!(f.code, CloseCode::ABNORMAL),
+            other => panic!("{role:?}: {other:?}"),
+        }
+        assert_eq!(conn.poll_event(), None);
+        assert_eq!(conn.poll_transmit(), Some(Transmit::Shutdown));
+        assert_eq!(conn.poll_transmit(), None);
+        assert!(conn.is_terminated());
+
+        conn.fail_with(CloseCode::POLICY_VIOLATION, "policy violation");
+        assert_eq!(
+            conn.poll_transmit(),
+            None,
+            "{role:?}: data transmitted after Transmit::Shutdown"
+        );
+        assert!(conn.is_terminated(), "{role:?}");
+        assert_eq!(conn.poll_event(), None, "{role:?}: a second Closed");
+    }
+}
