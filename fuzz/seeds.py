@@ -10,6 +10,7 @@ import hashlib
 import os
 import random
 import shutil
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
@@ -162,6 +163,47 @@ def main():
         ]
     ):
         write("extensions_header", f"value{i}", v)
+
+    # deflate: [flags] [windows] [level] + frames as the peer sends them (see the target's docs).
+    # flags bit 0/1 server/client no_context_takeover, bit 2 the receiver is the server.
+    def deflate(data, wbits=15):
+        c = zlib.compressobj(1, zlib.DEFLATED, -wbits)
+        out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+        assert out.endswith(b"\x00\x00\xff\xff")
+        return out[:-4]
+
+    for server in (False, True):
+        key = KEY if server else None
+        flags = 4 if server else 0
+        side = "server" if server else "client"
+        hello = bytes.fromhex("f248cdc9c90700")  # RFC 7692 7.2.3.1
+        packed = deflate(bytes(range(40)) * 5)
+        seeds = {
+            "rfc_hello": frame(1, hello, key=key, rsv=4),
+            # 7.2.3.2: the second "Hello" refers back into the first one's window.
+            "rfc_takeover": frame(1, hello, key=key, rsv=4)
+            + frame(1, bytes.fromhex("f200110000"), key=key, rsv=4),
+            # 7.2.3.3: fragmented, RSV1 only on the first frame.
+            "rfc_fragmented": frame(1, bytes.fromhex("f248cd"), fin=False, key=key, rsv=4)
+            + frame(0, bytes.fromhex("c9c90700"), key=key),
+            # 7.2.3.4: a stored (uncompressed) block.
+            "rfc_stored": frame(1, bytes.fromhex("0005000000ff48656c6c6f"), key=key, rsv=4),
+            "binary_ping_between": frame(2, packed[:6], fin=False, key=key, rsv=4)
+            + frame(9, b"ping", key=key)
+            + frame(0, packed[6:], key=key),
+            "bomb": frame(2, deflate(b"\x00" * 200000), key=key, rsv=4),
+            "plain_text": frame(1, b"not compressed", key=key),
+            "invalid_utf8": frame(1, deflate(b"ok \xce\xff"), key=key, rsv=4),
+            "bad_deflate": frame(1, b"\xff\xff\xff\xff", key=key, rsv=4),
+            "control_rsv1": frame(9, b"", key=key, rsv=4),
+        }
+        for name, data in seeds.items():
+            write("deflate", f"{side}_{name}", bytes([flags, 0xFF, 1]) + data)
+        write(
+            "deflate",
+            f"{side}_window9_no_takeover",
+            bytes([flags | 3, 0x11, 6]) + frame(1, deflate(b"websocket " * 40, 9), key=key, rsv=4),
+        )
 
     # Structured targets (mask, roundtrip): any bytes decode; a few fixed pseudo-random inputs.
     rng = random.Random(6455)

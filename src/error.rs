@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 
 use crate::proto::error::{ApiMisuse, HandshakeError, ProtocolError};
+use crate::proxy::ProxyError;
 
 /// What a transport adapter (`sync` or `tokio`) reports.
 #[derive(Debug)]
@@ -21,6 +22,9 @@ pub enum Error {
     Handshake(HandshakeError),
     /// Our own call was not allowed (nothing was sent).
     Misuse(ApiMisuse),
+    /// The proxy could not be used or did not open a tunnel to the server (for example an HTTP
+    /// proxy's 407, a SOCKS5 refusal, or no answer within the handshake timeout).
+    Proxy(ProxyError),
     /// The connection is closed: the close handshake is over and nothing more will arrive.
     ConnectionClosed,
     /// A fragment arrived in streaming mode ([`Config::streaming`](crate::Config::streaming))
@@ -45,6 +49,7 @@ impl fmt::Display for Error {
             Error::Protocol(e) => write!(f, "protocol error: {e}"),
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
             Error::Misuse(e) => write!(f, "not allowed: {e}"),
+            Error::Proxy(e) => write!(f, "proxy: {e}"),
             Error::ConnectionClosed => f.write_str("connection closed"),
             Error::StreamingMode => f.write_str("a fragment arrived in streaming mode"),
         }
@@ -58,6 +63,7 @@ impl std::error::Error for Error {
             Error::Protocol(e) => Some(e),
             Error::Handshake(e) => Some(e),
             Error::Misuse(e) => Some(e),
+            Error::Proxy(e) => Some(e),
             _ => None,
         }
     }
@@ -78,6 +84,12 @@ impl From<ProtocolError> for Error {
 impl From<HandshakeError> for Error {
     fn from(e: HandshakeError) -> Self {
         Error::Handshake(e)
+    }
+}
+
+impl From<ProxyError> for Error {
+    fn from(e: ProxyError) -> Self {
+        Error::Proxy(e)
     }
 }
 

@@ -1,16 +1,31 @@
 //! # websock
 //!
 //! A strict, fast WebSocket ([RFC 6455]) implementation built as a **sans-IO core** with thin
-//! transport adapters on top.
+//! transport adapters on top. Everything the protocol decides (framing, masking, UTF-8, close
+//! codes, limits, the opening handshake, permessage-deflate) lives in [`proto`]; the adapters only
+//! move bytes and own timers and sockets.
 //!
-//! - [`proto`]: the core. Frame codec, masking, UTF-8 validation, close handling, the opening
-//!   handshake and the [`Connection`] state machine. Bytes in, events and bytes out; no sockets,
-//!   no clocks, no async. Bring your own event loop.
-//! - `sync` (feature `sync`, default): a blocking adapter over any `Read + Write`.
-//! - `tokio` (feature `tokio`, default): an async adapter over any `AsyncRead + AsyncWrite`, with
-//!   `futures` `Stream` and `Sink`.
+//! ## A tour
 //!
-//! ## The sans-IO core in a few lines
+//! | you want | use | feature |
+//! |---|---|---|
+//! | your own event loop, or to embed the protocol anywhere | [`Connection`] in [`proto`] | always |
+//! | threads and blocking sockets | `sync`: `accept`, `connect`, `WebSocket::split` | `sync` (default) |
+//! | tokio, `Stream`/`Sink` | `tokio`: `accept`, `connect`, `WebSocketStream::split` | `tokio` (default) |
+//! | compression | `proto::ext::deflate::DeflateConfig` in [`Config::deflate`] | `deflate` (default) |
+//! | `wss://` | `connect` with a `wss://` URL, or `tls` for your own rustls config | `rustls` |
+//! | HTTP and SOCKS5 proxies | [`proxy`], `sync::connect_with_proxy`, `tokio::connect_with_proxy` | always (`sync`/`tokio` to drive) |
+//! | an existing hyper or axum server | `hyper::upgrade` | `hyper` |
+//! | `http::Request` / `http::Response` | `proto::handshake` conversions | `http` |
+//! | a client that survives restarts | `tokio::reconnect::ReconnectingClient` | `tokio` |
+//!
+//! ### The sans-IO core
+//!
+//! Bytes in ([`Connection::receive`]), events out ([`Connection::poll_event`]), bytes to write
+//! out ([`Connection::poll_transmit`]), time as an input ([`Connection::poll_timeout`],
+//! [`Connection::handle_timeout`]). A peer's fault never comes back as an `Err` from `receive`:
+//! it becomes a close frame with the RFC's code and an [`Event::Closed`], and
+//! [`Connection::last_error`] says which rule was broken.
 //!
 //! ```
 //! use websock::{Connection, Config, Event, Message, Role, Transmit};
@@ -28,17 +43,77 @@
 //! }
 //! ```
 //!
+//! The opening handshake is sans-IO as well: `proto::handshake::server::RequestParser` parses a
+//! request incrementally (linear time, bounded), `proto::handshake::server::answer` builds the
+//! 101 or the refusal and the server's [`Connection`]; `proto::handshake::client::ClientRequest`
+//! builds a request and checks the response.
+//!
+//! ### Blocking
+//!
+//! ```no_run
+//! # #[cfg(feature = "sync")] {
+//! let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
+//! let (stream, _) = listener.accept()?;
+//! let mut ws = websock::sync::accept(stream)?;
+//! let msg = ws.read()?;
+//! ws.send(msg)?;
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `WebSocket::split` gives a reader and a writer for two threads; pongs and the close
+//! handshake stay correct while both are busy.
+//!
+//! ### Tokio
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn run() -> Result<(), websock::Error> {
+//! let (mut ws, _) = websock::tokio::connect("ws://127.0.0.1:9001/").await?;
+//! ws.send("hello").await?;
+//! while let Some(msg) = ws.recv().await {
+//!     println!("{:?}", msg?);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Writes wait once the unwritten output passes [`Config::write_buffer_high_water`], so memory
+//! stays bounded when the peer reads slowly.
+//!
+//! ### Compression
+//!
+//! permessage-deflate (RFC 7692) is complete (negotiation in both roles, context takeover or
+//! not, window bits 8 to 15) and bomb-proof: inflated bytes count against
+//! [`Config::max_message_size`] as they are produced. It is off until enabled:
+//!
+//! ```
+//! # #[cfg(feature = "deflate")] {
+//! use websock::proto::ext::deflate::DeflateConfig;
+//! let config = websock::Config::default().deflate(DeflateConfig::enabled());
+//! # }
+//! ```
+//!
+//! ### Limits
+//!
+//! Every limit has a safe default and a setter on [`Config`]: frame and message size (64 MiB),
+//! handshake head size and header count, handshake timeout (10 s), close timeout (5 s), the
+//! write high-water mark, keepalive and idle timeout.
+//!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod proto;
+pub mod proxy;
 
 #[cfg(feature = "sync")]
 pub mod sync;
 
 #[cfg(feature = "tokio")]
 pub mod tokio;
+
+#[cfg(feature = "hyper")]
+pub mod hyper;
 
 pub use proto::close::{CloseCode, CloseFrame};
 pub use proto::config::Config;

@@ -57,3 +57,31 @@ fn fail_with_after_eof_transmits_nothing() {
         assert_eq!(conn.poll_event(), None, "{role:?}: a second Closed");
     }
 }
+
+/// Fuzz target `deflate`, input `00 ff 01 c1 04 ff ff ff ff`: the messages `c1 04`, then empty
+/// ones, compressed with context takeover by the server and inflated by the client. An empty
+/// message right after another message compressed to nothing at all (zlib's sync flush emits
+/// nothing when there is no new input), so the client read the appended `00 00 ff ff` as the
+/// start of a 0xff00-byte stored block and the next empty message inflated to `00 ff ff`
+/// (src/proto/ext/deflate.rs, `compress`). An empty message is now sent as `00`.
+#[cfg(feature = "deflate")]
+#[test]
+fn deflate_round_trip_of_empty_messages_under_takeover() {
+    use websock::proto::ext::deflate::{Deflate, DeflateConfig, DeflateParams};
+    let params = DeflateParams {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    };
+    let config = DeflateConfig::enabled().level(1);
+    let mut tx = Deflate::new(Role::Server, params, &config);
+    let mut rx = Deflate::new(Role::Client, params, &config);
+    for msg in [&b"\xc1\x04"[..], b"", b"", b"", b""] {
+        let packed = tx.compress(msg);
+        let mut out = Vec::new();
+        rx.decompress(&packed, true, &mut out, msg.len())
+            .unwrap_or_else(|e| panic!("{msg:02x?} packed as {packed:02x?}: {e:?}"));
+        assert_eq!(out, msg);
+    }
+}

@@ -27,12 +27,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod reconnect;
 mod split;
 mod stream;
 
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::TcpStream;
@@ -47,6 +49,7 @@ pub use crate::error::Error;
 use crate::proto::handshake::client::{Accepted, ClientRequest};
 use crate::proto::handshake::server::{self, Accept, Request, RequestParser};
 use crate::proto::handshake::Response;
+use crate::proxy::{Proxy, ProxyChoice, ProxyError, ProxyHandshake};
 use crate::{CloseFrame, Config, Connection, Event, HandshakeError, Message};
 
 /// A WebSocket over an async I/O object.
@@ -232,7 +235,10 @@ pub async fn client_with_config<S: AsyncRead + AsyncWrite + Unpin>(
     Ok((WebSocketStream::from_connection(io, conn), accepted))
 }
 
-/// Connects to a `ws://` or `wss://` URL with default settings.
+/// Connects to a `ws://` or `wss://` URL with default settings, through the proxy the
+/// environment names if any (read like curl: `http_proxy`, `https_proxy`, `all_proxy`,
+/// `no_proxy`; see [`crate::proxy`]). [`connect_with_proxy`] with [`ProxyChoice::Direct`]
+/// ignores the environment.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), websock::Error> {
@@ -245,26 +251,35 @@ pub async fn connect(url: &str) -> Result<(WebSocketStream<MaybeTlsStream>, Acce
     connect_with(ClientRequest::new(url)?, Config::default()).await
 }
 
-/// Connects with a prepared request (subprotocols, headers) and settings. `wss://` uses
-/// webpki roots; see `connect_tls` to bring your own `rustls::ClientConfig`.
+/// Connects with a prepared request (subprotocols, headers) and settings, through the proxy the
+/// environment names if any. `wss://` uses webpki roots; see `connect_tls` to bring your own
+/// `rustls::ClientConfig`.
 pub async fn connect_with(
     request: ClientRequest,
     config: Config,
 ) -> Result<(WebSocketStream<MaybeTlsStream>, Accepted), Error> {
-    #[cfg(feature = "rustls")]
-    {
-        connect_tls(request, config, None).await
-    }
-    #[cfg(not(feature = "rustls"))]
-    {
-        let uri = request.uri().clone();
-        if uri.tls {
-            return Err(HandshakeError::InvalidUri("wss:// needs the rustls feature").into());
-        }
-        let tcp = TcpStream::connect((uri.host.as_str(), uri.port)).await?;
-        tcp.set_nodelay(true)?;
-        client_with_config(request, MaybeTlsStream::Plain(tcp), config).await
-    }
+    connect_inner(request, config, None, ProxyChoice::FromEnv).await
+}
+
+/// [`connect_with`], with the proxy chosen: none, the environment's, or one of your own.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use websock::proto::handshake::client::ClientRequest;
+/// use websock::proxy::Proxy;
+/// let proxy = Proxy::parse("http://user:password@127.0.0.1:3128")?;
+/// let request = ClientRequest::new("ws://example.com/chat")?;
+/// let (mut ws, _) =
+///     websock::tokio::connect_with_proxy(request, websock::Config::default(), proxy.into())
+///         .await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect_with_proxy(
+    request: ClientRequest,
+    config: Config,
+    proxy: ProxyChoice,
+) -> Result<(WebSocketStream<MaybeTlsStream>, Accepted), Error> {
+    connect_inner(request, config, None, proxy).await
 }
 
 /// [`connect_with`], with a TLS configuration of your own for `wss://` (`None`: webpki roots).
@@ -274,16 +289,103 @@ pub async fn connect_tls(
     config: Config,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 ) -> Result<(WebSocketStream<MaybeTlsStream>, Accepted), Error> {
+    connect_inner(request, config, tls, ProxyChoice::FromEnv).await
+}
+
+/// [`connect_tls`], with the proxy chosen. TLS runs end to end through the tunnel, verified
+/// against the target's name.
+#[cfg(feature = "rustls")]
+pub async fn connect_tls_with_proxy(
+    request: ClientRequest,
+    config: Config,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    proxy: ProxyChoice,
+) -> Result<(WebSocketStream<MaybeTlsStream>, Accepted), Error> {
+    connect_inner(request, config, tls, proxy).await
+}
+
+/// Asks a proxy, over `io` (already connected to it), for a tunnel to `host:port`, within
+/// `timeout` (the connect functions pass [`Config::handshake_timeout`]). On success `io` is a
+/// tunnel to the target: run [`client_with_config`] over it, after TLS for `wss://`. Reads never
+/// take bytes past the proxy's reply.
+pub async fn connect_via<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(
+    io: &mut S,
+    proxy: &Proxy,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let mut handshake = ProxyHandshake::new(proxy, host, port)?;
+    let work = async {
+        let mut buf = [0u8; 512];
+        loop {
+            if let Some(bytes) = handshake.poll_transmit() {
+                io.write_all(&bytes).await?;
+                io.flush().await?;
+            }
+            if handshake.is_done() {
+                return Ok(());
+            }
+            let want = handshake.max_read().min(buf.len());
+            let n = io.read(&mut buf[..want]).await?;
+            if n == 0 {
+                return Err(ProxyError::UnexpectedEof.into());
+            }
+            if handshake.receive(&buf[..n])? < n {
+                return Err(ProxyError::BadReply("data after the reply").into());
+            }
+        }
+    };
+    match ::tokio::time::timeout(timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(ProxyError::Timeout.into()),
+    }
+}
+
+#[cfg(feature = "rustls")]
+type TlsConfig = Option<std::sync::Arc<rustls::ClientConfig>>;
+#[cfg(not(feature = "rustls"))]
+type TlsConfig = Option<std::convert::Infallible>;
+
+async fn connect_inner(
+    request: ClientRequest,
+    config: Config,
+    _tls: TlsConfig,
+    proxy: ProxyChoice,
+) -> Result<(WebSocketStream<MaybeTlsStream>, Accepted), Error> {
     let uri = request.uri().clone();
-    let tcp = TcpStream::connect((uri.host.as_str(), uri.port)).await?;
+    #[cfg(not(feature = "rustls"))]
+    if uri.tls {
+        return Err(HandshakeError::InvalidUri("wss:// needs the rustls feature").into());
+    }
+    let tcp = match proxy.resolve(&uri)? {
+        None => TcpStream::connect((uri.host.as_str(), uri.port)).await?,
+        Some(proxy) => {
+            let mut tcp = TcpStream::connect((proxy.host(), proxy.port())).await?;
+            connect_via(
+                &mut tcp,
+                &proxy,
+                &uri.host,
+                uri.port,
+                config.handshake_timeout,
+            )
+            .await?;
+            tcp
+        }
+    };
     tcp.set_nodelay(true)?;
     let io = if uri.tls {
-        let tls = tls.unwrap_or_else(crate::tls::default_client_config);
-        let name = crate::tls::server_name(&uri.host)?;
-        let stream = tokio_rustls::TlsConnector::from(tls)
-            .connect(name, tcp)
-            .await?;
-        MaybeTlsStream::Tls(Box::new(stream))
+        #[cfg(feature = "rustls")]
+        {
+            let tls = _tls.unwrap_or_else(crate::tls::default_client_config);
+            let name = crate::tls::server_name(&uri.host)?;
+            let stream = tokio_rustls::TlsConnector::from(tls)
+                .connect(name, tcp)
+                .await?;
+            MaybeTlsStream::Tls(Box::new(stream))
+        }
+        #[cfg(not(feature = "rustls"))]
+        return Err(HandshakeError::InvalidUri("wss:// needs the rustls feature").into());
     } else {
         MaybeTlsStream::Plain(tcp)
     };

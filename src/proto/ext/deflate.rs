@@ -357,6 +357,13 @@ impl Deflate {
         if out.ends_with(&TRAILER) {
             out.truncate(out.len() - TRAILER.len());
         }
+        if out.is_empty() {
+            // An empty message right after a flush: zlib emits nothing at all, not even the
+            // empty stored block's header, so the peer's appended 00 00 ff ff would be read as
+            // the start of a stored block 0xff00 bytes long and swallow the next message. Send
+            // the header byte that RFC 7692 7.2.3.6 shows for an empty message.
+            out.push(0x00);
+        }
         if self.tx_reset {
             c.reset();
         }

@@ -27,9 +27,10 @@
 //! [`split`]: WebSocket::split
 #![forbid(unsafe_code)]
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex, MutexGuard};
+#[cfg(feature = "rustls")]
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -39,73 +40,14 @@ pub use crate::error::Error;
 use crate::proto::handshake::client::{Accepted, ClientRequest};
 use crate::proto::handshake::server::{self, Accept, Request, RequestParser};
 use crate::proto::handshake::Response;
+use crate::proxy::{Proxy, ProxyChoice, ProxyError, ProxyHandshake};
 use crate::{CloseFrame, Config, Connection, Event, HandshakeError, Message, Transmit};
 
-/// A byte stream the adapter can drive. The provided methods do nothing; [`TcpStream`] and TLS
-/// over it implement them so that timeouts and TCP half-close work. Wrap any other
-/// `Read + Write` in [`Plain`].
-pub trait Stream: Read + Write {
-    /// Bounds the next blocking read (the adapter's timers). `None`: no bound.
-    fn set_read_timeout(&mut self, _timeout: Option<Duration>) -> io::Result<()> {
-        Ok(())
-    }
-    /// Shuts down the write half (TCP FIN).
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+mod split;
+mod stream;
 
-impl Stream for TcpStream {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        // A zero duration means "no timeout" to the OS; the smallest real bound is wanted.
-        TcpStream::set_read_timeout(self, timeout.map(|t| t.max(Duration::from_millis(1))))
-    }
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
-    }
-}
-
-impl<S: Stream + ?Sized> Stream for &mut S {
-    fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
-        (**self).set_read_timeout(t)
-    }
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        (**self).shutdown_write()
-    }
-}
-
-impl<S: Stream + ?Sized> Stream for Box<S> {
-    fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
-        (**self).set_read_timeout(t)
-    }
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        (**self).shutdown_write()
-    }
-}
-
-/// Any `Read + Write`, without timeouts or half-close.
-#[derive(Debug)]
-pub struct Plain<S>(pub S);
-
-impl<S: Read> Read for Plain<S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl<S: Write> Write for Plain<S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.write_vectored(bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
-    }
-}
-
-impl<S: Read + Write> Stream for Plain<S> {}
+pub use split::{Reader, Writer};
+pub use stream::{MaybeTls, Plain, Stream, TryClone};
 
 /// Writes everything the connection has queued, vectored, then shuts down if it asks.
 fn write_out<S: Stream + ?Sized>(stream: &mut S, conn: &mut Connection) -> Result<(), Error> {
@@ -293,161 +235,6 @@ impl<S: Stream> WebSocket<S> {
     }
 }
 
-/// A stream that can be cloned into a second handle on the same socket.
-pub trait TryClone: Sized {
-    /// Another handle on the same socket.
-    fn try_clone(&self) -> io::Result<Self>;
-}
-
-impl TryClone for TcpStream {
-    fn try_clone(&self) -> io::Result<Self> {
-        TcpStream::try_clone(self)
-    }
-}
-
-struct Shared<S> {
-    conn: Mutex<Connection>,
-    out: Mutex<S>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl<S: Stream> Shared<S> {
-    /// Takes what the connection queued and writes it. The writer lock is taken first and held
-    /// while writing, so output from two threads never interleaves or reorders; the connection
-    /// lock is held only to take the chunks.
-    fn flush(&self) -> Result<(), Error> {
-        let mut out = lock(&self.out);
-        loop {
-            let (chunks, shutdown) = {
-                let mut conn = lock(&self.conn);
-                let mut chunks = Vec::new();
-                let mut shutdown = false;
-                while let Some(t) = conn.poll_transmit() {
-                    match t {
-                        Transmit::Data(b) => chunks.push(b),
-                        Transmit::Shutdown => shutdown = true,
-                    }
-                }
-                (chunks, shutdown)
-            };
-            if chunks.is_empty() && !shutdown {
-                return Ok(());
-            }
-            if let Err(e) = write_chunks(&mut *out, &chunks) {
-                let mut conn = lock(&self.conn);
-                if conn.state() == crate::State::Open {
-                    return Err(e.into());
-                }
-                conn.receive_eof();
-            }
-            if shutdown {
-                let _ = out.shutdown_write();
-            }
-        }
-    }
-}
-
-impl<S: Stream + TryClone> WebSocket<S> {
-    /// Splits into a reader and a writer for two threads. Pongs and the close handshake stay
-    /// correct: whichever side produces output writes it, in order, under one lock. The
-    /// reader copies each read into the connection (one copy per read, not per message).
-    pub fn split(self) -> io::Result<(Reader<S>, Writer<S>)> {
-        let read_half = self.stream.try_clone()?;
-        let shared = Arc::new(Shared {
-            conn: Mutex::new(self.conn),
-            out: Mutex::new(self.stream),
-        });
-        Ok((
-            Reader {
-                stream: read_half,
-                shared: shared.clone(),
-                scratch: Vec::new(),
-                armed: None,
-            },
-            Writer { shared },
-        ))
-    }
-}
-
-/// The reading half of a split [`WebSocket`].
-pub struct Reader<S> {
-    stream: S,
-    shared: Arc<Shared<S>>,
-    scratch: Vec<u8>,
-    armed: Option<Option<Instant>>,
-}
-
-impl<S: Stream> Reader<S> {
-    /// As [`WebSocket::read`].
-    pub fn read(&mut self) -> Result<Message, Error> {
-        let ev = self.read_event()?;
-        event_to_item(ev, &lock(&self.shared.conn))
-    }
-
-    /// As [`WebSocket::read_event`].
-    pub fn read_event(&mut self) -> Result<Event, Error> {
-        loop {
-            let (event, terminated, deadline, size) = {
-                let mut conn = lock(&self.shared.conn);
-                conn.handle_timeout(Instant::now());
-                (
-                    conn.poll_event(),
-                    conn.is_terminated(),
-                    conn.poll_timeout(),
-                    conn.config().read_size,
-                )
-            };
-            self.shared.flush()?;
-            if let Some(ev) = event {
-                return Ok(ev);
-            }
-            if terminated {
-                return Err(Error::ConnectionClosed);
-            }
-            arm(&mut self.stream, &mut self.armed, deadline)?;
-            self.scratch.resize(size, 0);
-            let result = read_some(&mut self.stream, &mut self.scratch);
-            let mut conn = lock(&self.shared.conn);
-            match result {
-                Ok(Some(0)) => conn.receive_eof(),
-                Ok(Some(n)) => conn.receive(&self.scratch[..n]),
-                Ok(None) => {}
-                Err(_) if conn.state() != crate::State::Open => conn.receive_eof(),
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-}
-
-/// The writing half of a split [`WebSocket`].
-pub struct Writer<S> {
-    shared: Arc<Shared<S>>,
-}
-
-impl<S: Stream> Writer<S> {
-    /// Sends a message and flushes.
-    pub fn send(&self, msg: impl Into<Message>) -> Result<(), Error> {
-        lock(&self.shared.conn).send(msg.into())?;
-        self.shared.flush()
-    }
-
-    /// Starts the close handshake; the reader sees it through.
-    pub fn close(&self, frame: Option<CloseFrame>) -> Result<(), Error> {
-        lock(&self.shared.conn).send_close(frame)?;
-        self.shared.flush()
-    }
-
-    /// Runs `f` on the connection (for fragments, state, settings), then flushes.
-    pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> Result<T, Error> {
-        let r = f(&mut lock(&self.shared.conn));
-        self.shared.flush()?;
-        Ok(r)
-    }
-}
-
 /// Reads until `parse` has a complete head, within the handshake timeout. Returns the parse
 /// result and everything read.
 fn read_head<S: Stream, T>(
@@ -544,85 +331,10 @@ pub fn client_with_config<S: Stream>(
     Ok((WebSocket::from_connection(stream, conn), accepted))
 }
 
-/// A client's stream: plain TCP, or TLS over it.
-#[derive(Debug)]
-pub enum MaybeTls {
-    /// `ws://`
-    Plain(TcpStream),
-    /// `wss://`
-    #[cfg(feature = "rustls")]
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-}
-
-impl Read for MaybeTls {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            MaybeTls::Plain(s) => s.read(buf),
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for MaybeTls {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            MaybeTls::Plain(s) => s.write(buf),
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls(s) => s.write(buf),
-        }
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            MaybeTls::Plain(s) => s.write_vectored(bufs),
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls(s) => s.write_vectored(bufs),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            MaybeTls::Plain(s) => s.flush(),
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls(s) => s.flush(),
-        }
-    }
-}
-
-impl Stream for MaybeTls {
-    fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
-        match self {
-            MaybeTls::Plain(s) => Stream::set_read_timeout(s, t),
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls(s) => Stream::set_read_timeout(&mut s.sock, t),
-        }
-    }
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        match self {
-            MaybeTls::Plain(s) => s.shutdown_write(),
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls(s) => {
-                s.conn.send_close_notify();
-                let _ = s.flush();
-                s.sock.shutdown_write()
-            }
-        }
-    }
-}
-
-impl TryClone for MaybeTls {
-    fn try_clone(&self) -> io::Result<Self> {
-        match self {
-            MaybeTls::Plain(s) => Ok(MaybeTls::Plain(s.try_clone()?)),
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls(_) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "a TLS stream cannot be split into two handles",
-            )),
-        }
-    }
-}
-
-/// Connects to a `ws://` or `wss://` URL with default settings.
+/// Connects to a `ws://` or `wss://` URL with default settings, through the proxy the
+/// environment names if any (read like curl: `http_proxy`, `https_proxy`, `all_proxy`,
+/// `no_proxy`; see [`crate::proxy`]). [`connect_with_proxy`] with [`ProxyChoice::Direct`]
+/// ignores the environment.
 ///
 /// ```no_run
 /// let (mut ws, _) = websock::sync::connect("ws://127.0.0.1:9001/")?;
@@ -634,13 +346,33 @@ pub fn connect(url: &str) -> Result<(WebSocket<MaybeTls>, Accepted), Error> {
     connect_with(ClientRequest::new(url)?, Config::default())
 }
 
-/// Connects with a prepared request (subprotocols, headers) and settings. `wss://` uses
-/// [`crate::tls::default_client_config`] (webpki roots).
+/// Connects with a prepared request (subprotocols, headers) and settings, through the proxy the
+/// environment names if any. `wss://` uses [`crate::tls::default_client_config`] (webpki
+/// roots).
 pub fn connect_with(
     request: ClientRequest,
     config: Config,
 ) -> Result<(WebSocket<MaybeTls>, Accepted), Error> {
-    connect_inner(request, config, None)
+    connect_inner(request, config, None, ProxyChoice::FromEnv)
+}
+
+/// [`connect_with`], with the proxy chosen: none, the environment's, or one of your own.
+///
+/// ```no_run
+/// use websock::proto::handshake::client::ClientRequest;
+/// use websock::proxy::Proxy;
+/// let proxy = Proxy::parse("socks5h://user:password@127.0.0.1:1080")?;
+/// let request = ClientRequest::new("ws://example.com/chat")?;
+/// let (mut ws, _) =
+///     websock::sync::connect_with_proxy(request, websock::Config::default(), proxy.into())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn connect_with_proxy(
+    request: ClientRequest,
+    config: Config,
+    proxy: ProxyChoice,
+) -> Result<(WebSocket<MaybeTls>, Accepted), Error> {
+    connect_inner(request, config, None, proxy)
 }
 
 /// [`connect_with`], with a TLS configuration of your own for `wss://` (`None`: webpki roots).
@@ -650,7 +382,60 @@ pub fn connect_tls(
     config: Config,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<(WebSocket<MaybeTls>, Accepted), Error> {
-    connect_inner(request, config, tls)
+    connect_inner(request, config, tls, ProxyChoice::FromEnv)
+}
+
+/// [`connect_tls`], with the proxy chosen. TLS runs end to end through the tunnel, verified
+/// against the target's name.
+#[cfg(feature = "rustls")]
+pub fn connect_tls_with_proxy(
+    request: ClientRequest,
+    config: Config,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    proxy: ProxyChoice,
+) -> Result<(WebSocket<MaybeTls>, Accepted), Error> {
+    connect_inner(request, config, tls, proxy)
+}
+
+/// Asks a proxy, over `stream` (already connected to it), for a tunnel to `host:port`, within
+/// `timeout` (the connect functions pass [`Config::handshake_timeout`]; it bounds each read on
+/// streams that implement [`Stream::set_read_timeout`], and is checked between reads on others).
+/// On success the stream is a tunnel to the target: run [`client_with_config`] over it, after
+/// TLS for `wss://`. Reads never take bytes past the proxy's reply.
+pub fn connect_via<S: Stream + ?Sized>(
+    stream: &mut S,
+    proxy: &Proxy,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let mut handshake = ProxyHandshake::new(proxy, host, port)?;
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 512];
+    loop {
+        if let Some(bytes) = handshake.poll_transmit() {
+            stream.write_all(&bytes)?;
+            stream.flush()?;
+        }
+        if handshake.is_done() {
+            stream.set_read_timeout(None)?;
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ProxyError::Timeout.into());
+        }
+        stream.set_read_timeout(Some(left))?;
+        let want = handshake.max_read().min(buf.len());
+        let n = match read_some(stream, &mut buf[..want])? {
+            Some(0) => return Err(ProxyError::UnexpectedEof.into()),
+            Some(n) => n,
+            None => continue,
+        };
+        if handshake.receive(&buf[..n])? < n {
+            return Err(ProxyError::BadReply("data after the reply").into());
+        }
+    }
 }
 
 #[cfg(feature = "rustls")]
@@ -662,9 +447,27 @@ fn connect_inner(
     request: ClientRequest,
     config: Config,
     _tls: TlsConfig,
+    proxy: ProxyChoice,
 ) -> Result<(WebSocket<MaybeTls>, Accepted), Error> {
     let uri = request.uri().clone();
-    let tcp = TcpStream::connect((uri.host.as_str(), uri.port))?;
+    #[cfg(not(feature = "rustls"))]
+    if uri.tls {
+        return Err(HandshakeError::InvalidUri("wss:// needs the rustls feature").into());
+    }
+    let tcp = match proxy.resolve(&uri)? {
+        None => TcpStream::connect((uri.host.as_str(), uri.port))?,
+        Some(proxy) => {
+            let mut tcp = TcpStream::connect((proxy.host(), proxy.port()))?;
+            connect_via(
+                &mut tcp,
+                &proxy,
+                &uri.host,
+                uri.port,
+                config.handshake_timeout,
+            )?;
+            tcp
+        }
+    };
     tcp.set_nodelay(true)?;
     let stream = if uri.tls {
         #[cfg(feature = "rustls")]
@@ -678,21 +481,4 @@ fn connect_inner(
         MaybeTls::Plain(tcp)
     };
     client_with_config(request, stream, config)
-}
-
-#[cfg(feature = "rustls")]
-impl<C, S, D> Stream for rustls::StreamOwned<C, S>
-where
-    C: std::ops::DerefMut<Target = rustls::ConnectionCommon<D>>,
-    S: Stream,
-    D: rustls::SideData,
-{
-    fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
-        self.sock.set_read_timeout(t)
-    }
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.conn.send_close_notify();
-        let _ = self.flush();
-        self.sock.shutdown_write()
-    }
 }

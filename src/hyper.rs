@@ -1,0 +1,218 @@
+//! hyper 1.x integration (feature `hyper`): accept a WebSocket upgrade from a request that hyper,
+//! or a framework built on it such as axum, has already parsed.
+//!
+//! Owns only the glue between hyper and the core. [`upgrade`] converts the request with
+//! [`Request::from_http`], lets the core judge it and the caller's `choose` decide
+//! ([`server::answer`]: the same rules, status codes and extension negotiation as
+//! [`tokio::accept_with`](crate::tokio::accept_with)), and hands back the core's answer as an
+//! `http::Response` for hyper to send: `101 Switching Protocols`, or the refusal (`426` with
+//! `Sec-WebSocket-Version: 13` for a wrong version, `400` for a bad key, `405` for a method other
+//! than GET, or the caller's own response). Once hyper has sent the 101 and handed over the
+//! connection, the [`Upgrade`] future runs a [`WebSocketStream`] on it. Nothing here decides
+//! anything about the protocol.
+//!
+//! The server must serve connections with upgrades enabled (`http1::Builder::serve_connection(..)
+//! .with_upgrades()`; `axum::serve` does this), which puts hyper's `OnUpgrade` in the request.
+//!
+//! ```no_run
+//! use http_body_util::Full;
+//! use hyper::body::{Bytes, Incoming};
+//! use hyper::{Request, Response};
+//! use hyper_util::rt::TokioIo;
+//! use websock::proto::handshake::server::Accept;
+//!
+//! async fn handle(mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+//!     match websock::hyper::upgrade(&mut req, websock::Config::default(), |_| Ok(Accept::new())) {
+//!         Ok((response, upgrade)) => {
+//!             tokio::spawn(async move {
+//!                 let mut ws = upgrade.await?;
+//!                 while let Some(msg) = ws.recv().await {
+//!                     let msg = msg?;
+//!                     if msg.is_data() {
+//!                         ws.send(msg).await?;
+//!                     }
+//!                 }
+//!                 Ok::<(), websock::Error>(())
+//!             });
+//!             Ok(response)
+//!         }
+//!         Err(refused) => Ok(refused.into_response()),
+//!     }
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9020").await?;
+//! loop {
+//!     let (tcp, _) = listener.accept().await?;
+//!     tokio::spawn(
+//!         hyper::server::conn::http1::Builder::new()
+//!             .serve_connection(TokioIo::new(tcp), hyper::service::service_fn(handle))
+//!             .with_upgrades(),
+//!     );
+//! }
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use ::hyper::upgrade::{OnUpgrade, Upgraded};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+
+use crate::error::Error;
+use crate::proto::handshake::server::{self, Accept, Request};
+use crate::proto::handshake::Response;
+use crate::tokio::WebSocketStream;
+use crate::{Config, Connection, HandshakeError};
+
+/// The WebSocket that an accepted hyper upgrade becomes.
+pub type HyperWebSocket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Whether `req` asks for an upgrade at all (has an `Upgrade` header), as the core sees it
+/// ([`Request::is_upgrade`]). Use it to serve plain HTTP on the same route; [`upgrade`] refuses
+/// such a request with the core's answer (`426 Upgrade Required`).
+pub fn is_upgrade_request<B>(req: &http::Request<B>) -> bool {
+    Request::from_http(req).is_ok_and(|r| r.is_upgrade())
+}
+
+/// Judges `req` as a WebSocket opening handshake and, if it passes and `choose` accepts it,
+/// returns the `101` response to send and the [`Upgrade`] that resolves to the WebSocket once
+/// hyper has sent it. `choose` sees the request (path, `Origin`, offered subprotocols) and
+/// returns the terms ([`Accept`]) or its own refusal ([`Response`]).
+///
+/// A refusal, whoever made it, comes back as [`Refused`]: send
+/// [`Refused::into_response`] and do not wait for an upgrade. A request that would pass but
+/// carries no hyper `OnUpgrade` (the server was not serving with upgrades) is refused with 500.
+///
+/// `config` is for the connection; its handshake limits and timeout do not apply, as hyper read
+/// the request.
+pub fn upgrade<B>(
+    req: &mut http::Request<B>,
+    config: Config,
+    choose: impl FnOnce(&Request) -> Result<Accept, Response>,
+) -> Result<(http::Response<Full<Bytes>>, Upgrade), Refused> {
+    let ours = match Request::from_http(req) {
+        Ok(ours) => ours,
+        Err(e) => return Err(Refused::new(&e.to_response().to_bytes(), e.into())),
+    };
+    let (answer, result) = server::answer(&ours, choose(&ours), config);
+    let conn = match result {
+        Ok(conn) => conn,
+        Err(e) => return Err(Refused::new(&answer, e.into())),
+    };
+    if req.extensions().get::<OnUpgrade>().is_none() {
+        let e = io::Error::other("the request carries no hyper OnUpgrade (serve with upgrades)");
+        let resp = Response::reject(500, "connection cannot be upgraded\n");
+        return Err(Refused::new(&resp.to_bytes(), e.into()));
+    }
+    let response = to_http(&answer).map_err(|e| {
+        let resp = e.to_response();
+        Refused::new(&resp.to_bytes(), e.into())
+    })?;
+    let upgrade = Upgrade {
+        on: ::hyper::upgrade::on(req),
+        conn: Some(conn),
+    };
+    Ok((response, upgrade))
+}
+
+/// The core's answer, as bytes on the wire, as an `http::Response`.
+fn to_http(wire: &[u8]) -> Result<http::Response<Full<Bytes>>, HandshakeError> {
+    let lines = wire.windows(2).filter(|w| w == b"\r\n").count();
+    let mut headers = vec![httparse::EMPTY_HEADER; lines];
+    let mut parsed = httparse::Response::new(&mut headers);
+    let head = match parsed.parse(wire) {
+        Ok(httparse::Status::Complete(n)) => n,
+        _ => return Err(HandshakeError::Malformed("response not representable")),
+    };
+    let mut builder = http::Response::builder().status(parsed.code.unwrap_or(500));
+    for h in parsed.headers.iter() {
+        builder = builder.header(h.name, h.value);
+    }
+    builder
+        .body(Full::new(Bytes::copy_from_slice(&wire[head..])))
+        .map_err(|_| HandshakeError::Malformed("response not representable"))
+}
+
+/// A refused upgrade: the response to send instead of `101`, and why.
+#[derive(Debug)]
+pub struct Refused(Box<RefusedInner>);
+
+#[derive(Debug)]
+struct RefusedInner {
+    response: http::Response<Full<Bytes>>,
+    error: Error,
+}
+
+impl Refused {
+    fn new(wire: &[u8], error: Error) -> Refused {
+        // The core's responses always convert; a caller's refusal with a header that cannot be
+        // sent becomes a bare 500.
+        let response = to_http(wire).unwrap_or_else(|_| {
+            let mut r = http::Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        });
+        Refused(Box::new(RefusedInner { response, error }))
+    }
+
+    /// The status of the response.
+    pub fn status(&self) -> http::StatusCode {
+        self.0.response.status()
+    }
+
+    /// Why: the core's [`HandshakeError`] (a caller's refusal is
+    /// [`HandshakeError::Rejected`]), or an I/O error when hyper cannot upgrade the request.
+    pub fn error(&self) -> &Error {
+        &self.0.error
+    }
+
+    /// The response to send.
+    pub fn into_response(self) -> http::Response<Full<Bytes>> {
+        self.0.response
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "upgrade refused ({}): {}", self.status(), self.0.error)
+    }
+}
+
+impl std::error::Error for Refused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0.error)
+    }
+}
+
+/// Resolves to the WebSocket once hyper has sent the `101` and handed over the connection.
+/// Await it in a spawned task: the response must be returned from the handler first. It fails
+/// with [`Error::Io`] if hyper never upgrades (the client went away first).
+#[derive(Debug)]
+#[must_use = "the WebSocket only exists once this is awaited"]
+pub struct Upgrade {
+    on: OnUpgrade,
+    conn: Option<Connection>,
+}
+
+impl Future for Upgrade {
+    type Output = Result<HyperWebSocket, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let upgraded = ready!(Pin::new(&mut self.on).poll(cx)).map_err(io::Error::other)?;
+        let conn = self
+            .conn
+            .take()
+            .ok_or_else(|| io::Error::other("Upgrade polled after completion"))?;
+        Poll::Ready(Ok(WebSocketStream::from_connection(
+            TokioIo::new(upgraded),
+            conn,
+        )))
+    }
+}

@@ -1,0 +1,155 @@
+//! [`WebSocket::split`]: a reader and a writer for two threads over one connection. The core
+//! sits behind a mutex; whichever half makes output writes it, in order, under the writer lock,
+//! so pongs and the close handshake stay correct while both halves are busy.
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::{arm, read_some, write_chunks, Stream, TryClone, WebSocket};
+use crate::error::event_to_item;
+use crate::{CloseFrame, Connection, Error, Event, Message, Transmit};
+
+struct Shared<S> {
+    conn: Mutex<Connection>,
+    out: Mutex<S>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<S: Stream> Shared<S> {
+    /// Takes what the connection queued and writes it. The writer lock is taken first and held
+    /// while writing, so output from two threads never interleaves or reorders; the connection
+    /// lock is held only to take the chunks.
+    fn flush(&self) -> Result<(), Error> {
+        let mut out = lock(&self.out);
+        loop {
+            let (chunks, shutdown) = {
+                let mut conn = lock(&self.conn);
+                let mut chunks = Vec::new();
+                let mut shutdown = false;
+                while let Some(t) = conn.poll_transmit() {
+                    match t {
+                        Transmit::Data(b) => chunks.push(b),
+                        Transmit::Shutdown => shutdown = true,
+                    }
+                }
+                (chunks, shutdown)
+            };
+            if chunks.is_empty() && !shutdown {
+                return Ok(());
+            }
+            if let Err(e) = write_chunks(&mut *out, &chunks) {
+                let mut conn = lock(&self.conn);
+                if conn.state() == crate::State::Open {
+                    return Err(e.into());
+                }
+                conn.receive_eof();
+            }
+            if shutdown {
+                let _ = out.shutdown_write();
+            }
+        }
+    }
+}
+
+impl<S: Stream + TryClone> WebSocket<S> {
+    /// Splits into a reader and a writer for two threads. Pongs and the close handshake stay
+    /// correct: whichever side produces output writes it, in order, under one lock. The
+    /// reader copies each read into the connection (one copy per read, not per message).
+    pub fn split(self) -> io::Result<(Reader<S>, Writer<S>)> {
+        let read_half = self.stream.try_clone()?;
+        let shared = Arc::new(Shared {
+            conn: Mutex::new(self.conn),
+            out: Mutex::new(self.stream),
+        });
+        Ok((
+            Reader {
+                stream: read_half,
+                shared: shared.clone(),
+                scratch: Vec::new(),
+                armed: None,
+            },
+            Writer { shared },
+        ))
+    }
+}
+
+/// The reading half of a split [`WebSocket`].
+pub struct Reader<S> {
+    stream: S,
+    shared: Arc<Shared<S>>,
+    scratch: Vec<u8>,
+    armed: Option<Option<Instant>>,
+}
+
+impl<S: Stream> Reader<S> {
+    /// As [`WebSocket::read`].
+    pub fn read(&mut self) -> Result<Message, Error> {
+        let ev = self.read_event()?;
+        event_to_item(ev, &lock(&self.shared.conn))
+    }
+
+    /// As [`WebSocket::read_event`].
+    pub fn read_event(&mut self) -> Result<Event, Error> {
+        loop {
+            let (event, terminated, deadline, size) = {
+                let mut conn = lock(&self.shared.conn);
+                conn.handle_timeout(Instant::now());
+                (
+                    conn.poll_event(),
+                    conn.is_terminated(),
+                    conn.poll_timeout(),
+                    conn.config().read_size,
+                )
+            };
+            self.shared.flush()?;
+            if let Some(ev) = event {
+                return Ok(ev);
+            }
+            if terminated {
+                return Err(Error::ConnectionClosed);
+            }
+            arm(&mut self.stream, &mut self.armed, deadline)?;
+            self.scratch.resize(size, 0);
+            let result = read_some(&mut self.stream, &mut self.scratch);
+            let mut conn = lock(&self.shared.conn);
+            match result {
+                Ok(Some(0)) => conn.receive_eof(),
+                Ok(Some(n)) => conn.receive(&self.scratch[..n]),
+                Ok(None) => {}
+                Err(_) if conn.state() != crate::State::Open => conn.receive_eof(),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// The writing half of a split [`WebSocket`].
+pub struct Writer<S> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: Stream> Writer<S> {
+    /// Sends a message and flushes.
+    pub fn send(&self, msg: impl Into<Message>) -> Result<(), Error> {
+        lock(&self.shared.conn).send(msg.into())?;
+        self.shared.flush()
+    }
+
+    /// Starts the close handshake; the reader sees it through.
+    pub fn close(&self, frame: Option<CloseFrame>) -> Result<(), Error> {
+        lock(&self.shared.conn).send_close(frame)?;
+        self.shared.flush()
+    }
+
+    /// Runs `f` on the connection (for fragments, state, settings), then flushes.
+    pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> Result<T, Error> {
+        let r = f(&mut lock(&self.shared.conn));
+        self.shared.flush()?;
+        Ok(r)
+    }
+}
