@@ -62,7 +62,13 @@ impl RecvBuf {
     /// Copies `data` in.
     pub fn extend(&mut self, data: &[u8]) {
         let n = data.len();
-        self.spare(n)[..n].copy_from_slice(data);
+        if self.buf.len() - self.filled >= n {
+            self.buf[self.filled..self.filled + n].copy_from_slice(data);
+        } else {
+            // Append without zeroing first: the spare room is dropped and the data copied once.
+            self.buf.truncate(self.filled);
+            self.buf.extend_from_slice(data);
+        }
         self.filled += n;
     }
 

@@ -931,6 +931,17 @@ impl Connection {
         }
     }
 
+    /// Whether received bytes are held: part of a frame (or a frame's payload) that more reads
+    /// must complete. An adapter can read into a shared scratch buffer and [`receive`] from it
+    /// while this is false, and read straight into [`receive_buf`] while it is true (so a large
+    /// frame is not copied twice).
+    ///
+    /// [`receive`]: Connection::receive
+    /// [`receive_buf`]: Connection::receive_buf
+    pub fn has_partial_input(&self) -> bool {
+        self.rx_frame.is_some() || !self.recv.is_empty()
+    }
+
     /// Frees the receive and send buffers if they are empty, so an idle connection holds no
     /// buffer memory. Adapters call this when a read would block.
     pub fn release_idle_buffers(&mut self) {

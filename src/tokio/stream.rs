@@ -15,6 +15,13 @@ use ::tokio::time::Sleep;
 use crate::error::Error;
 use crate::{CloseCode, CloseFrame, Connection, Event, State, Transmit};
 
+/// Size of the per-thread read buffer shared by every connection the thread drives.
+const SCRATCH_SIZE: usize = 64 << 10;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 #[derive(Debug)]
 pub(crate) struct Driver<S> {
     pub(crate) io: S,
@@ -123,25 +130,62 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 // Output is backed up (the write above registered for writability).
                 return Poll::Pending;
             }
-            let read = {
-                let mut buf = ReadBuf::new(self.conn.receive_buf());
-                match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
-                    Poll::Ready(Ok(())) => Ok(buf.filled().len()),
-                    Poll::Ready(Err(e)) => Err(e),
-                    Poll::Pending => {
-                        self.conn.release_idle_buffers();
-                        return Poll::Pending;
-                    }
+            let read = match self.poll_read_some(cx) {
+                Poll::Ready(r) => r,
+                Poll::Pending => {
+                    self.conn.release_idle_buffers();
+                    return Poll::Pending;
                 }
             };
             match read {
                 Ok(0) => self.conn.receive_eof(),
-                Ok(n) => self.conn.receive_commit(n),
+                Ok(_) => {}
                 // A reset once closing has begun just ends the connection.
                 Err(_) if self.conn.state() != State::Open => self.conn.receive_eof(),
                 Err(e) => return Poll::Ready(Some(Err(e.into()))),
             }
         }
+    }
+
+    /// One read into the connection. Between frames it reads into the thread's scratch buffer
+    /// and hands the bytes over with `receive`, which keeps only what the messages need: no
+    /// per-connection read buffer is allocated (and zeroed) on every wake-up, and one read
+    /// can take many pipelined frames. With part of a frame held it reads straight into the
+    /// connection's buffer, so a large frame is not copied twice.
+    fn poll_read_some(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if !self.conn.has_partial_input() {
+            let scratched = SCRATCH.with(|cell| {
+                // Taken only if free: a stream whose I/O is itself a WebSocket polls this again
+                // from inside `poll_read`.
+                let mut scratch = cell.try_borrow_mut().ok()?;
+                if scratch.is_empty() {
+                    scratch.resize(SCRATCH_SIZE, 0);
+                }
+                let mut buf = ReadBuf::new(&mut scratch[..]);
+                Some(match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) => {
+                        let n = buf.filled().len();
+                        if n > 0 {
+                            self.conn.receive(buf.filled());
+                        }
+                        Poll::Ready(Ok(n))
+                    }
+                    other => other.map_ok(|()| 0),
+                })
+            });
+            if let Some(poll) = scratched {
+                return poll;
+            }
+        }
+        let mut buf = ReadBuf::new(self.conn.receive_buf());
+        let n = match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+            Ok(()) => buf.filled().len(),
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if n > 0 {
+            self.conn.receive_commit(n);
+        }
+        Poll::Ready(Ok(n))
     }
 
     /// Backpressure: ready to take a message once the unwritten output is under the high-water
