@@ -1053,7 +1053,3 @@ impl Connection {
         self.extension_rsv = bits & 0b111;
     }
 }
-
-#[cfg(test)]
-#[path = "conn_tests.rs"]
-mod tests;

@@ -4,8 +4,9 @@
 //! perform I/O, read a clock or use a global random number generator: time comes in through
 //! [`Connection::handle_timeout`](conn::Connection::handle_timeout), bytes through
 //! [`Connection::receive`](conn::Connection::receive), and masking keys from an injected
-//! [`MaskSource`](conn::MaskSource). Adapters in `websock::sync` and `websock::tokio` only move
-//! bytes; any protocol decision they need lives here.
+//! [`MaskSource`](conn::MaskSource) (by default one generator per connection, seeded once from
+//! the operating system's entropy). The transport adapters only move bytes; any protocol
+//! decision they need lives here. Its tests drive time by hand (`tests/connection.rs`).
 
 pub mod buffer;
 pub mod close;

@@ -5,8 +5,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::*;
-use crate::proto::mask;
+use websock::proto::close::*;
+use websock::proto::config::Config;
+use websock::proto::conn::*;
+use websock::proto::error::*;
+use websock::proto::frame::*;
+use websock::proto::mask;
+use websock::proto::message::*;
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
@@ -914,8 +919,14 @@ fn wants_read_stops_when_output_backs_up() {
 #[cfg(feature = "deflate")]
 mod deflate {
     use super::*;
-    use crate::proto::ext::deflate::{Deflate, DeflateConfig, DeflateParams};
-    use crate::proto::ext::Negotiated;
+    use websock::proto::ext::deflate::{Deflate, DeflateConfig, DeflateParams};
+    use websock::proto::ext::Negotiated;
+
+    fn negotiated(deflate: Option<DeflateParams>) -> Negotiated {
+        let mut n = Negotiated::none();
+        n.deflate = deflate;
+        n
+    }
 
     fn params(bits: u8, reset: bool) -> DeflateParams {
         DeflateParams {
@@ -927,14 +938,9 @@ mod deflate {
     }
 
     fn pair(bits: u8, reset: bool, chunk: usize) -> Pair {
-        let config = Config::default().deflate(DeflateConfig {
-            threshold: 32,
-            ..DeflateConfig::enabled()
-        });
+        let config = Config::default().deflate(DeflateConfig::enabled().threshold(32));
         let mut p = Pair::with_config(chunk, config);
-        let neg = Negotiated {
-            deflate: Some(params(bits, reset)),
-        };
+        let neg = negotiated(Some(params(bits, reset)));
         p.client = std::mem::replace(&mut p.client, client()).with_extensions(neg.clone());
         p.server = std::mem::replace(&mut p.server, server()).with_extensions(neg);
         p
@@ -994,11 +1000,7 @@ mod deflate {
         input.extend(cf(0x89, b"ping"));
         input.extend(cf(0x00, &wire[third..2 * third]));
         input.extend(cf(0x80, &wire[2 * third..]));
-        let make = || {
-            server().with_extensions(Negotiated {
-                deflate: Some(params(15, false)),
-            })
-        };
+        let make = || server().with_extensions(negotiated(Some(params(15, false))));
         assert_eq!(
             every_split(make, &input),
             [
@@ -1014,9 +1016,7 @@ mod deflate {
         let mut tx = Deflate::new(Role::Client, params(15, false), &cfg);
         let wire = tx.compress(&vec![b'a'; 8 << 20]);
         let mut s = Connection::new(Role::Server, Config::default().max_message_size(1 << 20))
-            .with_extensions(Negotiated {
-                deflate: Some(params(15, false)),
-            });
+            .with_extensions(negotiated(Some(params(15, false))));
         s.receive(&cf(0xC2, &wire));
         let e = assert_fails(&mut s, 1009);
         assert!(
@@ -1030,14 +1030,10 @@ mod deflate {
         let cfg = DeflateConfig::enabled();
         let mut tx = Deflate::new(Role::Client, params(15, false), &cfg);
         let wire = tx.compress(b"valid start \xff then invalid");
-        let mut s = server().with_extensions(Negotiated {
-            deflate: Some(params(15, false)),
-        });
+        let mut s = server().with_extensions(negotiated(Some(params(15, false))));
         s.receive(&cf(0xC1, &wire));
         assert_fails(&mut s, 1007);
-        let mut s = server().with_extensions(Negotiated {
-            deflate: Some(params(15, false)),
-        });
+        let mut s = server().with_extensions(negotiated(Some(params(15, false))));
         s.receive(&cf(0xC1, &[0xff, 0xfe, 0xfd]));
         assert_fails(&mut s, 1007);
     }
