@@ -129,6 +129,13 @@ pub use error::Error;
 #[cfg(feature = "rustls")]
 pub mod tls;
 
+/// The TLS settings an adapter's `connect_*` functions take for `wss://` (`None`: webpki roots).
+/// Without the `rustls` feature there are none to give.
+#[cfg(all(any(feature = "sync", feature = "tokio"), feature = "rustls"))]
+type TlsConfig = Option<std::sync::Arc<rustls::ClientConfig>>;
+#[cfg(all(any(feature = "sync", feature = "tokio"), not(feature = "rustls")))]
+type TlsConfig = Option<std::convert::Infallible>;
+
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

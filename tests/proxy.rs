@@ -5,6 +5,8 @@
 //! through a tunnel.
 #![cfg(all(feature = "sync", feature = "tokio"))]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,19 +61,8 @@ where
 /// A blocking WebSocket echo server.
 fn echo_server() -> SocketAddr {
     serve(|tcp, _| {
-        let Ok(mut ws) = websock::sync::accept(tcp) else {
-            return;
-        };
-        loop {
-            match ws.read() {
-                Ok(m) if m.is_data() => {
-                    if ws.send(m).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
+        if let Ok(mut ws) = websock::sync::accept(tcp) {
+            common::sync_echo(&mut ws);
         }
     })
     .0
@@ -506,51 +497,15 @@ fn loopback_is_direct() {
 #[cfg(feature = "rustls")]
 mod tls {
     use super::*;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-        Arc::new(rustls::crypto::ring::default_provider())
-    }
-
-    /// A self-signed certificate for localhost: the server's config and a client config trusting
-    /// it.
-    fn configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
-        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        let cert: CertificateDer<'static> = ck.cert.der().clone();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
-        let server = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.clone()], key)
-            .unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let client = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        (Arc::new(server), Arc::new(client))
-    }
+    use crate::common::tls_configs as configs;
 
     /// A blocking `wss://` echo server.
     fn tls_echo_server(config: Arc<rustls::ServerConfig>) -> SocketAddr {
         serve(move |tcp, _| {
             let conn = rustls::ServerConnection::new(config.clone()).unwrap();
-            let Ok(mut ws) = websock::sync::accept(rustls::StreamOwned::new(conn, tcp)) else {
-                return;
-            };
-            loop {
-                match ws.read() {
-                    Ok(m) if m.is_data() => {
-                        if ws.send(m).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => return,
-                }
+            if let Ok(mut ws) = websock::sync::accept(rustls::StreamOwned::new(conn, tcp)) {
+                crate::common::sync_echo(&mut ws);
             }
         })
         .0

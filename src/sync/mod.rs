@@ -438,10 +438,7 @@ pub fn connect_via<S: Stream + ?Sized>(
     }
 }
 
-#[cfg(feature = "rustls")]
-type TlsConfig = Option<Arc<rustls::ClientConfig>>;
-#[cfg(not(feature = "rustls"))]
-type TlsConfig = Option<std::convert::Infallible>;
+use crate::TlsConfig;
 
 fn connect_inner(
     request: ClientRequest,

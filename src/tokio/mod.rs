@@ -342,10 +342,7 @@ pub async fn connect_via<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(
     }
 }
 
-#[cfg(feature = "rustls")]
-type TlsConfig = Option<std::sync::Arc<rustls::ClientConfig>>;
-#[cfg(not(feature = "rustls"))]
-type TlsConfig = Option<std::convert::Infallible>;
+use crate::TlsConfig;
 
 async fn connect_inner(
     request: ClientRequest,

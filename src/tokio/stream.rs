@@ -106,8 +106,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Event, Error>>> {
+        // One clock read per poll: nothing in between waits, except that a timer which fired
+        // means time moved past a deadline, so it is read again then.
+        let mut now = Instant::now();
         loop {
-            self.conn.handle_timeout(Instant::now());
+            self.conn.handle_timeout(now);
             if let Some(ev) = self.conn.poll_event() {
                 // Push out what this produced (pongs, close replies); a write that would block
                 // finishes on a later poll.
@@ -124,6 +127,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 return Poll::Ready(None);
             }
             if self.poll_timer(cx).is_ready() {
+                now = Instant::now();
                 continue;
             }
             if !self.conn.wants_read() {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use websock::proto::handshake::server::Accept;
-use websock::{Config, Error, Message};
+use websock::{Config, Message};
 
 pub fn config() -> Config {
     Config::default()
@@ -56,26 +56,59 @@ pub fn sync_echo_server(config: Config) -> SocketAddr {
             let Ok(tcp) = tcp else { continue };
             let config = config.clone();
             std::thread::spawn(move || {
-                let Ok(mut ws) =
+                if let Ok(mut ws) =
                     websock::sync::accept_with_config(tcp, config, |_| Ok(Accept::new()))
-                else {
-                    return;
-                };
-                loop {
-                    match ws.read() {
-                        Ok(m) if m.is_data() => {
-                            if ws.send(m).is_err() {
-                                return;
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(Error::ConnectionClosed) | Err(_) => return,
-                    }
+                {
+                    sync_echo(&mut ws);
                 }
             });
         }
     });
     addr
+}
+
+/// Echoes data messages on a blocking WebSocket until the connection ends.
+pub fn sync_echo<S: websock::sync::Stream>(ws: &mut websock::sync::WebSocket<S>) {
+    loop {
+        match ws.read() {
+            Ok(m) if m.is_data() => {
+                if ws.send(m).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// A self-signed certificate for localhost, made at test time: the server's config and a client
+/// config trusting it.
+#[cfg(feature = "rustls")]
+pub fn tls_configs() -> (
+    std::sync::Arc<rustls::ServerConfig>,
+    std::sync::Arc<rustls::ClientConfig>,
+) {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use std::sync::Arc;
+    let provider = || Arc::new(rustls::crypto::ring::default_provider());
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert: CertificateDer<'static> = ck.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+    let server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (Arc::new(server), Arc::new(client))
 }
 
 /// Payloads of the sizes the issue names, text and binary.
