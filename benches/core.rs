@@ -94,8 +94,18 @@ fn roundtrip(c: &mut Criterion) {
     let mut g = c.benchmark_group("roundtrip");
     for size in [16usize, 1024, 64 << 10] {
         let payload = Bytes::from(vec![7u8; size]);
-        let mut client = Connection::new(Role::Client, Config::default());
-        let mut server = Connection::new(Role::Server, Config::default());
+        let mut client = Connection::open(
+            Role::Client,
+            Config::default(),
+            websock::Agreed::default(),
+            std::time::Instant::now(),
+        );
+        let mut server = Connection::open(
+            Role::Server,
+            Config::default(),
+            websock::Agreed::default(),
+            std::time::Instant::now(),
+        );
         g.throughput(Throughput::Bytes(size as u64));
         g.bench_with_input(BenchmarkId::new("client_to_server", size), &size, |b, _| {
             b.iter(|| {

@@ -40,14 +40,23 @@ fn pair(takeover: bool) -> (Connection, Connection) {
         server_max_window_bits: 15,
         client_max_window_bits: 15,
     };
-    let neg = || {
-        let mut n = Negotiated::none();
-        n.deflate = Some(params);
-        n
+    let agreed = |terms| {
+        let mut extensions = Negotiated::none();
+        extensions.deflate = Some(terms);
+        websock::Agreed {
+            protocol: None,
+            extensions,
+        }
     };
+    let now = std::time::Instant::now();
     (
-        Connection::new(Role::Client, config.clone()).with_extensions(neg()),
-        Connection::new(Role::Server, config).with_extensions(neg()),
+        Connection::open(
+            Role::Client,
+            config.clone(),
+            agreed(params.for_client()),
+            now,
+        ),
+        Connection::open(Role::Server, config, agreed(params.for_server()), now),
     )
 }
 

@@ -16,10 +16,12 @@ fn config() -> Config {
 }
 
 fn run_sync(url: &str) -> Result<Option<String>, Error> {
-    let (mut ws, _) = websock::sync::connect_with(ClientRequest::new(url)?, config())?;
+    let mut ws = websock::sync::connect_with(
+        websock::Connect::request(ClientRequest::new(url)?).config(config()),
+    )?;
     let mut first_text = None;
     loop {
-        match ws.read() {
+        match ws.recv() {
             Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
                 if first_text.is_none() {
                     first_text = m.as_text().map(str::to_string);
@@ -38,7 +40,10 @@ fn run_sync(url: &str) -> Result<Option<String>, Error> {
 }
 
 async fn run_tokio(url: &str) -> Result<Option<String>, Error> {
-    let (mut ws, _) = websock::tokio::connect_with(ClientRequest::new(url)?, config()).await?;
+    let mut ws = websock::tokio::connect_with(
+        websock::Connect::request(ClientRequest::new(url)?).config(config()),
+    )
+    .await?;
     let mut first_text = None;
     while let Some(msg) = ws.recv().await {
         let m = msg?;

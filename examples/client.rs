@@ -14,14 +14,14 @@ async fn main() {
         eprintln!("usage: client ws://HOST:PORT/PATH");
         std::process::exit(2);
     };
-    let (ws, _) = match websock::tokio::connect(&url).await {
+    let ws = match websock::tokio::connect(&url).await {
         Ok(ok) => ok,
         Err(e) => {
             eprintln!("connect failed: {e}");
             std::process::exit(1);
         }
     };
-    let (mut sink, mut stream) = ws.split();
+    let (mut stream, mut sink) = ws.split();
     let reader = tokio::spawn(async move {
         while let Some(msg) = stream.recv().await {
             match msg {

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use websock::proto::handshake::server::{Accept, Request};
 use websock::proto::handshake::Response;
-use websock::{Config, Error, HandshakeError, Message};
+use websock::{Config, Error, Message, Outcome};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static DEFLATE: AtomicBool = AtomicBool::new(true);
@@ -58,12 +58,10 @@ fn log_end(id: u64, peer: SocketAddr, started: Instant, messages: u64, how: &str
     );
 }
 
-fn describe(r: &Result<(), Error>) -> String {
+fn describe(r: &Result<Option<u16>, Error>) -> String {
     match r {
-        Ok(()) => "closed cleanly".to_string(),
-        Err(Error::Handshake(HandshakeError::Rejected { status, .. })) => {
-            format!("plain HTTP request answered with {status}")
-        }
+        Ok(None) => "closed cleanly".to_string(),
+        Ok(Some(status)) => format!("plain HTTP request answered with {status}"),
         Err(Error::Handshake(e)) => format!("handshake: {e}"),
         Err(e) => format!("ended: {e}"),
     }
@@ -75,7 +73,10 @@ async fn serve_tokio(tcp: tokio::net::TcpStream, peer: SocketAddr) {
     let mut count = 0u64;
     let _ = tcp.set_nodelay(true);
     let result = async {
-        let mut ws = websock::tokio::accept_with(tcp, config(), route).await?;
+        let mut ws = match websock::tokio::accept_with(tcp, config(), route).await? {
+            Outcome::WebSocket(ws) => ws,
+            Outcome::Responded(status) => return Ok(Some(status)),
+        };
         while let Some(msg) = ws.recv().await {
             let m = msg?;
             if m.is_data() {
@@ -83,7 +84,7 @@ async fn serve_tokio(tcp: tokio::net::TcpStream, peer: SocketAddr) {
                 ws.send(m).await?;
             }
         }
-        Ok(())
+        Ok(None)
     }
     .await;
     log_end(id, peer, started, count, &describe(&result));
@@ -95,15 +96,18 @@ fn serve_sync(tcp: std::net::TcpStream, peer: SocketAddr) {
     let mut count = 0u64;
     let _ = tcp.set_nodelay(true);
     let result = (|| {
-        let mut ws = websock::sync::accept_with_config(tcp, config(), route)?;
+        let mut ws = match websock::sync::accept_with(tcp, config(), route)? {
+            Outcome::WebSocket(ws) => ws,
+            Outcome::Responded(status) => return Ok(Some(status)),
+        };
         loop {
-            match ws.read() {
+            match ws.recv() {
                 Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
                     count += 1;
                     ws.send(m)?;
                 }
                 Ok(_) => {}
-                Err(Error::ConnectionClosed) => return Ok(()),
+                Err(Error::ConnectionClosed) => return Ok(None),
                 Err(e) => return Err(e),
             }
         }

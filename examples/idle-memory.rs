@@ -86,7 +86,7 @@ fn main() {
                     .spawn(move || {
                         let mut ws = websock::sync::accept(tcp.unwrap()).unwrap();
                         counter.fetch_add(1, Ordering::SeqCst);
-                        while ws.read().is_ok() {}
+                        while ws.recv().is_ok() {}
                     })
                     .unwrap();
             }

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use websock::proto::handshake::client::{Accepted, ClientRequest};
+use websock::Connect;
 use websock::{CloseFrame, Config, DataKind, Error, Message};
 
 /// The size of the large message case.
@@ -61,7 +61,7 @@ trait Ws {
 
 struct TokioWs {
     rt: Rc<tokio::runtime::Runtime>,
-    ws: websock::tokio::WebSocketStream<websock::tokio::MaybeTlsStream>,
+    ws: websock::tokio::WebSocketStream<websock::tokio::MaybeTls>,
 }
 
 impl Ws for TokioWs {
@@ -117,7 +117,7 @@ impl Ws for SyncWs {
         Ok(())
     }
     fn recv(&mut self) -> Result<Option<Message>, Error> {
-        match self.ws.read() {
+        match self.ws.recv() {
             Ok(m) => Ok(Some(m)),
             Err(Error::ConnectionClosed) => Ok(None),
             Err(e) => Err(e),
@@ -136,18 +136,22 @@ struct Client {
 }
 
 impl Client {
-    fn connect(&self) -> Result<(Box<dyn Ws>, Accepted), String> {
-        let request = ClientRequest::new(&self.url).map_err(|e| format!("bad URL: {e}"))?;
-        let config = config(self.deflate)?;
+    /// The connection and the extensions it negotiated.
+    fn connect(&self) -> Result<(Box<dyn Ws>, Vec<&'static str>), String> {
+        let options = Connect::new(&self.url).map_err(|e| format!("bad URL: {e}"))?;
+        let options = options.config(config(self.deflate)?);
         let connected = match &self.rt {
             Some(rt) => rt
-                .block_on(websock::tokio::connect_with(request, config))
-                .map(|(ws, acc)| {
+                .block_on(websock::tokio::connect_with(options))
+                .map(|ws| {
+                    let names = ws.connection().extensions().names();
                     let rt = rt.clone();
-                    (Box::new(TokioWs { rt, ws }) as Box<dyn Ws>, acc)
+                    (Box::new(TokioWs { rt, ws }) as Box<dyn Ws>, names)
                 }),
-            None => websock::sync::connect_with(request, config)
-                .map(|(ws, acc)| (Box::new(SyncWs { ws }) as Box<dyn Ws>, acc)),
+            None => websock::sync::connect_with(options).map(|ws| {
+                let names = ws.connection().extensions().names();
+                (Box::new(SyncWs { ws }) as Box<dyn Ws>, names)
+            }),
         };
         connected.map_err(|e| format!("connect: {e}"))
     }
@@ -192,13 +196,8 @@ fn echo(ws: &mut dyn Ws, msg: Message) -> Outcome {
     }
 }
 
-fn check_extensions(accepted: &Accepted, deflate: bool) -> Outcome {
-    let names: Vec<&str> = accepted
-        .extensions
-        .iter()
-        .map(|e| e.name.as_str())
-        .collect();
-    match (deflate, names.as_slice()) {
+fn check_extensions(names: &[&str], deflate: bool) -> Outcome {
+    match (deflate, names) {
         (false, []) => Ok(()),
         (true, ["permessage-deflate"]) => Ok(()),
         (false, got) => Err(format!("none offered, server accepted {got:?}")),

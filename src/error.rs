@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 
-use crate::proto::error::{ApiMisuse, HandshakeError, ProtocolError};
+use crate::proto::error::{ApiMisuse, ConnectionError, HandshakeError, ProtocolError, Timeout};
 use crate::proxy::ProxyError;
 
 /// What a transport adapter (`sync` or `tokio`) reports.
@@ -14,12 +14,15 @@ pub enum Error {
     /// The transport failed.
     Io(io::Error),
     /// The peer broke the protocol; the connection was failed with
-    /// [`ProtocolError::close_code`]. Also reports a transport that ended without a close
-    /// handshake ([`ProtocolError::UnexpectedEof`]) and timeouts.
+    /// [`ProtocolError::close_code`].
     Protocol(ProtocolError),
     /// The opening handshake failed. A client sees a server's refusal as
     /// [`HandshakeError::Rejected`], with its status and body.
     Handshake(HandshakeError),
+    /// One of our timers ran out (handshake, idle, close).
+    Timeout(Timeout),
+    /// The transport ended (EOF, or a reset while closing) without a close handshake: 1006.
+    UnexpectedEof,
     /// Our own call was not allowed (nothing was sent).
     Misuse(ApiMisuse),
     /// The proxy could not be used or did not open a tunnel to the server (for example an HTTP
@@ -48,6 +51,8 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Protocol(e) => write!(f, "protocol error: {e}"),
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
+            Error::Timeout(t) => write!(f, "{t}"),
+            Error::UnexpectedEof => f.write_str("the transport ended without a close handshake"),
             Error::Misuse(e) => write!(f, "not allowed: {e}"),
             Error::Proxy(e) => write!(f, "proxy: {e}"),
             Error::ConnectionClosed => f.write_str("connection closed"),
@@ -62,6 +67,7 @@ impl std::error::Error for Error {
             Error::Io(e) => Some(e),
             Error::Protocol(e) => Some(e),
             Error::Handshake(e) => Some(e),
+            Error::Timeout(t) => Some(t),
             Error::Misuse(e) => Some(e),
             Error::Proxy(e) => Some(e),
             _ => None,
@@ -99,21 +105,27 @@ impl From<ApiMisuse> for Error {
     }
 }
 
-/// Maps a connection event to what the adapters hand their users: messages pass through, the
-/// closing event becomes `Message::Close` after a clean close or the error that ended the
-/// connection.
-pub(crate) fn event_to_item(
-    ev: crate::Event,
-    conn: &crate::Connection,
-) -> Result<crate::Message, Error> {
-    use crate::{CloseCode, Event, Message};
+impl From<ConnectionError> for Error {
+    fn from(e: ConnectionError) -> Self {
+        match e {
+            ConnectionError::Protocol(e) => Error::Protocol(e),
+            ConnectionError::Handshake(e) => Error::Handshake(e),
+            ConnectionError::Timeout(t) => Error::Timeout(t),
+            _ => Error::UnexpectedEof,
+        }
+    }
+}
+
+/// What the adapters hand their users for a connection event: messages pass through, the
+/// closing event becomes `Message::Close` or the error the core decided ended the connection,
+/// handshake events are not for message readers (`None`).
+pub(crate) fn event_to_item(ev: crate::Event) -> Option<Result<crate::Message, Error>> {
+    use crate::{Event, Message};
     match ev {
-        Event::Message(m) => Ok(m),
-        Event::Fragment(_) => Err(Error::StreamingMode),
-        Event::Closed(frame) => match conn.last_error() {
-            Some(e) => Err(Error::Protocol(e.clone())),
-            None if frame.code == CloseCode::NO_STATUS => Ok(Message::Close(None)),
-            None => Ok(Message::Close(Some(frame))),
-        },
+        Event::Message(m) => Some(Ok(m)),
+        Event::Fragment(_) => Some(Err(Error::StreamingMode)),
+        Event::Closed(Ok(frame)) => Some(Ok(Message::Close(frame))),
+        Event::Closed(Err(e)) => Some(Err(e.into())),
+        Event::Request(_) | Event::Open => None,
     }
 }

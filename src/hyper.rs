@@ -3,7 +3,7 @@
 //!
 //! Owns only the glue between hyper and the core. [`upgrade`] converts the request with
 //! [`Request::from_http`], lets the core judge it and the caller's `choose` decide
-//! ([`server::answer`]: the same rules, status codes and extension negotiation as
+//! ([`answer`](crate::proto::connection::answer): the same rules, status codes and extension negotiation as
 //! [`tokio::accept_with`](crate::tokio::accept_with)), and hands back the core's answer as an
 //! `http::Response` for hyper to send: `101 Switching Protocols`, or the refusal (`426` with
 //! `Sec-WebSocket-Version: 13` for a wrong version, `400` for a bad key, `405` for a method other
@@ -59,6 +59,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Instant;
 
 use ::hyper::upgrade::{OnUpgrade, Upgraded};
 use bytes::Bytes;
@@ -66,10 +67,11 @@ use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 
 use crate::error::Error;
-use crate::proto::handshake::server::{self, Accept, Request};
+use crate::proto::connection::{answer, Answer};
+use crate::proto::handshake::server::{Accept, Request};
 use crate::proto::handshake::Response;
 use crate::tokio::WebSocketStream;
-use crate::{Config, Connection, HandshakeError};
+use crate::{Agreed, Config, Connection, HandshakeError, Role};
 
 /// The WebSocket that an accepted hyper upgrade becomes.
 pub type HyperWebSocket = WebSocketStream<TokioIo<Upgraded>>;
@@ -99,45 +101,36 @@ pub fn upgrade<B>(
 ) -> Result<(http::Response<Full<Bytes>>, Upgrade), Refused> {
     let ours = match Request::from_http(req) {
         Ok(ours) => ours,
-        Err(e) => return Err(Refused::new(&e.to_response().to_bytes(), e.into())),
+        Err(e) => return Err(Refused::new(&e.to_response(), e.into())),
     };
-    let (answer, result) = server::answer(&ours, choose(&ours), config);
-    let conn = match result {
-        Ok(conn) => conn,
-        Err(e) => return Err(Refused::new(&answer, e.into())),
+    let (response, agreed) = match answer(&ours, choose(&ours), &config) {
+        Answer::Accept { response, agreed } => (response, agreed),
+        Answer::Refuse { response, error } => return Err(Refused::new(&response, error.into())),
+        Answer::Respond(response) => {
+            let error = HandshakeError::Rejected {
+                status: response.status,
+                headers: response.headers.clone(),
+                body: response.body.clone(),
+            };
+            return Err(Refused::new(&response, error.into()));
+        }
     };
     if req.extensions().get::<OnUpgrade>().is_none() {
         let e = io::Error::other("the request carries no hyper OnUpgrade (serve with upgrades)");
         let resp = Response::reject(500, "connection cannot be upgraded\n");
-        return Err(Refused::new(&resp.to_bytes(), e.into()));
+        return Err(Refused::new(&resp, e.into()));
     }
-    let response = to_http(&answer).map_err(|e| {
-        let resp = e.to_response();
-        Refused::new(&resp.to_bytes(), e.into())
-    })?;
+    let response = to_http(&response).map_err(|e| Refused::new(&e.to_response(), e.into()))?;
     let upgrade = Upgrade {
         on: ::hyper::upgrade::on(req),
-        conn: Some(conn),
+        conn: Some((config, agreed)),
     };
     Ok((response, upgrade))
 }
 
-/// The core's answer, as bytes on the wire, as an `http::Response`.
-fn to_http(wire: &[u8]) -> Result<http::Response<Full<Bytes>>, HandshakeError> {
-    let lines = wire.windows(2).filter(|w| w == b"\r\n").count();
-    let mut headers = vec![httparse::EMPTY_HEADER; lines];
-    let mut parsed = httparse::Response::new(&mut headers);
-    let head = match parsed.parse(wire) {
-        Ok(httparse::Status::Complete(n)) => n,
-        _ => return Err(HandshakeError::Malformed("response not representable")),
-    };
-    let mut builder = http::Response::builder().status(parsed.code.unwrap_or(500));
-    for h in parsed.headers.iter() {
-        builder = builder.header(h.name, h.value);
-    }
-    builder
-        .body(Full::new(Bytes::copy_from_slice(&wire[head..])))
-        .map_err(|_| HandshakeError::Malformed("response not representable"))
+/// The core's structured response as an `http::Response` (no re-parse: field by field).
+fn to_http(response: &Response) -> Result<http::Response<Full<Bytes>>, HandshakeError> {
+    http::Response::<Bytes>::try_from(response).map(|r| r.map(Full::new))
 }
 
 /// A refused upgrade: the response to send instead of `101`, and why.
@@ -151,10 +144,10 @@ struct RefusedInner {
 }
 
 impl Refused {
-    fn new(wire: &[u8], error: Error) -> Refused {
+    fn new(response: &Response, error: Error) -> Refused {
         // The core's responses always convert; a caller's refusal with a header that cannot be
         // sent becomes a bare 500.
-        let response = to_http(wire).unwrap_or_else(|_| {
+        let response = to_http(response).unwrap_or_else(|_| {
             let mut r = http::Response::new(Full::new(Bytes::new()));
             *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
             r
@@ -198,7 +191,7 @@ impl std::error::Error for Refused {
 #[must_use = "the WebSocket only exists once this is awaited"]
 pub struct Upgrade {
     on: OnUpgrade,
-    conn: Option<Connection>,
+    conn: Option<(Config, Agreed)>,
 }
 
 impl Future for Upgrade {
@@ -206,10 +199,11 @@ impl Future for Upgrade {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let upgraded = ready!(Pin::new(&mut self.on).poll(cx)).map_err(io::Error::other)?;
-        let conn = self
+        let (config, agreed) = self
             .conn
             .take()
             .ok_or_else(|| io::Error::other("Upgrade polled after completion"))?;
+        let conn = Connection::open(Role::Server, config, agreed, Instant::now());
         Poll::Ready(Ok(WebSocketStream::from_connection(
             TokioIo::new(upgraded),
             conn,

@@ -117,24 +117,27 @@ pub mod hyper;
 
 pub use proto::close::{CloseCode, CloseFrame};
 pub use proto::config::Config;
-pub use proto::conn::{Connection, Event, Fragment, Role, State, Transmit};
-pub use proto::error::{ApiMisuse, HandshakeError, ProtocolError};
-pub use proto::message::{DataKind, Message, Utf8Bytes};
+pub use proto::connection::{
+    Agreed, CloseResult, Connection, Event, Fragment, Role, State, Transmit, TransportVerdict,
+};
+pub use proto::error::{ApiMisuse, ConnectionError, HandshakeError, ProtocolError, Timeout};
+pub use proto::message::{DataKind, Message};
+pub use proto::utf8::Utf8Bytes;
 
+#[cfg(any(feature = "sync", feature = "tokio"))]
+mod connect;
 #[cfg(any(feature = "sync", feature = "tokio"))]
 mod error;
 #[cfg(any(feature = "sync", feature = "tokio"))]
+pub use connect::{Connect, Outcome};
+#[cfg(any(feature = "sync", feature = "tokio"))]
 pub use error::Error;
+
+#[cfg(feature = "tokio")]
+pub mod reconnect;
 
 #[cfg(feature = "rustls")]
 pub mod tls;
-
-/// The TLS settings an adapter's `connect_*` functions take for `wss://` (`None`: webpki roots).
-/// Without the `rustls` feature there are none to give.
-#[cfg(all(any(feature = "sync", feature = "tokio"), feature = "rustls"))]
-type TlsConfig = Option<std::sync::Arc<rustls::ClientConfig>>;
-#[cfg(all(any(feature = "sync", feature = "tokio"), not(feature = "rustls")))]
-type TlsConfig = Option<std::convert::Infallible>;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

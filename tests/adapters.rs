@@ -15,11 +15,13 @@ use websock::{CloseCode, CloseFrame, DataKind, Error, Message};
 fn sync_client_against_tokio_server() {
     let addr = tokio_echo_server(config());
     let url = format!("ws://{addr}/echo");
-    let (mut ws, _) =
-        websock::sync::connect_with(ClientRequest::new(&url).unwrap(), config()).unwrap();
+    let mut ws = websock::sync::connect_with(
+        websock::Connect::request(ClientRequest::new(&url).unwrap()).config(config()),
+    )
+    .unwrap();
     for msg in payloads() {
         ws.send(msg.clone()).unwrap();
-        assert_eq!(ws.read().unwrap(), msg, "{} bytes", msg.as_payload().len());
+        assert_eq!(ws.recv().unwrap(), msg, "{} bytes", msg.as_payload().len());
     }
     // Fragmented send: the server sees one message.
     let conn = ws.connection_mut();
@@ -35,26 +37,28 @@ fn sync_client_against_tokio_server() {
     ws.flush().unwrap();
     // The ping is answered by the server's core (auto-pong) before the echo.
     assert_eq!(
-        ws.read().unwrap(),
+        ws.recv().unwrap(),
         Message::Pong(Bytes::from_static(b"mid"))
     );
-    assert_eq!(ws.read().unwrap(), Message::text("fragmented ✓"));
+    assert_eq!(ws.recv().unwrap(), Message::text("fragmented ✓"));
     // Close with a code: the server echoes it, then closes TCP.
     ws.close(Some(CloseFrame::new(4001, "bye"))).unwrap();
     assert_eq!(
-        ws.read().unwrap(),
+        ws.recv().unwrap(),
         Message::Close(Some(CloseFrame::new(4001, "bye")))
     );
-    assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
+    assert!(matches!(ws.recv(), Err(Error::ConnectionClosed)));
 }
 
 #[tokio::test]
 async fn tokio_client_against_sync_server() {
     let addr = sync_echo_server(config());
     let url = format!("ws://{addr}/");
-    let (mut ws, _) = websock::tokio::connect_with(ClientRequest::new(&url).unwrap(), config())
-        .await
-        .unwrap();
+    let mut ws = websock::tokio::connect_with(
+        websock::Connect::request(ClientRequest::new(&url).unwrap()).config(config()),
+    )
+    .await
+    .unwrap();
     for msg in payloads() {
         ws.send(msg.clone()).await.unwrap();
         assert_eq!(ws.recv().await.unwrap().unwrap(), msg);
@@ -99,7 +103,7 @@ async fn server_initiated_close_reaches_both_clients() {
             ws.close(Some(CloseFrame::new(4123, "server says bye")))
                 .unwrap();
             loop {
-                match ws.read() {
+                match ws.recv() {
                     Ok(Message::Close(f)) => {
                         assert_eq!(f, Some(CloseFrame::new(4123, "server says bye")))
                     }
@@ -111,7 +115,7 @@ async fn server_initiated_close_reaches_both_clients() {
         }
     });
     let url = format!("ws://{addr}/");
-    let (mut ws, _) = websock::tokio::connect(&url).await.unwrap();
+    let mut ws = websock::tokio::connect(&url).await.unwrap();
     assert_eq!(
         ws.recv().await.unwrap().unwrap(),
         Message::Close(Some(CloseFrame::new(4123, "server says bye")))
@@ -119,12 +123,12 @@ async fn server_initiated_close_reaches_both_clients() {
     assert!(ws.recv().await.is_none());
     let url2 = url.clone();
     tokio::task::spawn_blocking(move || {
-        let (mut ws, _) = websock::sync::connect(&url2).unwrap();
+        let mut ws = websock::sync::connect(&url2).unwrap();
         assert_eq!(
-            ws.read().unwrap(),
+            ws.recv().unwrap(),
             Message::Close(Some(CloseFrame::new(4123, "server says bye")))
         );
-        assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
+        assert!(matches!(ws.recv(), Err(Error::ConnectionClosed)));
     })
     .await
     .unwrap();

@@ -7,20 +7,54 @@ use bytes::Bytes;
 
 use websock::proto::close::*;
 use websock::proto::config::Config;
-use websock::proto::conn::*;
+use websock::proto::connection::*;
 use websock::proto::error::*;
 use websock::proto::frame::*;
 use websock::proto::mask;
 use websock::proto::message::*;
+use websock::Agreed;
+
+/// Reopens a connection with permessage-deflate in force on these terms.
+#[cfg(feature = "deflate")]
+trait WithDeflate {
+    fn with_deflate(self, params: Option<websock::proto::ext::deflate::DeflateParams>) -> Self;
+}
+
+#[cfg(feature = "deflate")]
+impl WithDeflate for Connection {
+    fn with_deflate(self, params: Option<websock::proto::ext::deflate::DeflateParams>) -> Self {
+        let mut extensions = websock::proto::ext::Negotiated::none();
+        extensions.deflate = params.map(|p| match self.role() {
+            Role::Server => p.for_server(),
+            Role::Client => p.for_client(),
+        });
+        let agreed = Agreed {
+            protocol: None,
+            extensions,
+        };
+        Connection::open(self.role(), self.config().clone(), agreed, Instant::now())
+    }
+}
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 fn server() -> Connection {
-    Connection::new(Role::Server, Config::default())
+    Connection::open(
+        Role::Server,
+        Config::default(),
+        Agreed::default(),
+        Instant::now(),
+    )
 }
 
 fn client() -> Connection {
-    Connection::new(Role::Client, Config::default()).with_mask_source(Box::new(|| KEY))
+    Connection::open(
+        Role::Client,
+        Config::default(),
+        Agreed::default(),
+        Instant::now(),
+    )
+    .with_mask_source(Box::new(|| KEY))
 }
 
 /// Everything the connection wants written, and whether it asked for a shutdown.
@@ -112,13 +146,17 @@ fn assert_fails(c: &mut Connection, code: u16) -> ProtocolError {
     assert_eq!(close_code_sent(&out), Some(code), "close frame sent");
     assert!(shutdown, "transport shut down");
     assert!(
-        matches!(evs.last(), Some(Event::Closed(f)) if f.code.0 == code),
+        matches!(evs.last(), Some(Event::Closed(Err(e))) if e.close_code().0 == code),
         "{evs:?}"
     );
-    let err = c.last_error().cloned().expect("error recorded");
-    assert_eq!(err.close_code().0, code);
     assert!(!c.can_send());
-    err
+    match c.last_error().cloned() {
+        Some(ConnectionError::Protocol(e)) => {
+            assert_eq!(e.close_code().0, code);
+            e
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
 }
 
 /// Feeds `bytes` at every split point (and byte by byte) and checks the events are the same.
@@ -244,10 +282,11 @@ impl Pair {
     }
 
     fn with_config(chunk: usize, config: Config) -> Pair {
+        let now = Instant::now();
         let mut p = Pair {
-            client: Connection::new(Role::Client, config.clone()),
-            server: Connection::new(Role::Server, config),
-            now: Instant::now(),
+            client: Connection::open(Role::Client, config.clone(), Agreed::default(), now),
+            server: Connection::open(Role::Server, config, Agreed::default(), now),
+            now,
             chunk,
         };
         p.tick(Duration::ZERO);
@@ -348,7 +387,9 @@ fn pair_exchanges_every_message_kind() {
 #[test]
 fn pair_client_initiated_close() {
     let mut p = Pair::new(3);
-    p.client.close(CloseCode::NORMAL, "bye").unwrap();
+    p.client
+        .close(Some(CloseFrame::new(CloseCode::NORMAL, "bye")))
+        .unwrap();
     assert_eq!(p.client.state(), State::Closing);
     assert_eq!(p.client.send_text("late"), Err(ApiMisuse::SendAfterClose));
     let (client_shut, server_shut) = p.pump();
@@ -356,11 +397,11 @@ fn pair_client_initiated_close() {
     assert!(client_shut, "client shuts down after the server's FIN");
     assert_eq!(
         events(&mut p.server),
-        [Event::Closed(CloseFrame::new(1000, "bye"))]
+        [Event::Closed(Ok(Some(CloseFrame::new(1000, "bye"))))]
     );
     assert_eq!(
         events(&mut p.client),
-        [Event::Closed(CloseFrame::new(1000, "bye"))],
+        [Event::Closed(Ok(Some(CloseFrame::new(1000, "bye"))))],
         "code and reason echoed"
     );
     assert!(p.server.last_error().is_none() && p.client.last_error().is_none());
@@ -370,7 +411,9 @@ fn pair_client_initiated_close() {
 #[test]
 fn pair_server_initiated_close_echoes_code() {
     let mut p = Pair::new(1000);
-    p.server.close(CloseCode(4000), "done").unwrap();
+    p.server
+        .close(Some(CloseFrame::new(CloseCode(4000), "done")))
+        .unwrap();
     // Before the pump the server only sends; it must not shut down until the client answers.
     let (out, shut) = drain(&mut p.server);
     assert!(!shut);
@@ -380,12 +423,12 @@ fn pair_server_initiated_close_echoes_code() {
     assert_eq!(close_code_sent(&reply), Some(4000));
     assert_eq!(
         events(&mut p.client),
-        [Event::Closed(CloseFrame::new(4000, "done"))]
+        [Event::Closed(Ok(Some(CloseFrame::new(4000, "done"))))]
     );
     p.server.receive(&reply);
     assert_eq!(
         events(&mut p.server),
-        [Event::Closed(CloseFrame::new(4000, "done"))]
+        [Event::Closed(Ok(Some(CloseFrame::new(4000, "done"))))]
     );
     assert_eq!(drain(&mut p.server), (vec![], true));
     assert_eq!(p.client.state(), State::Closed);
@@ -402,7 +445,7 @@ fn close_without_code_is_answered_empty() {
     let (out, shut) = drain(&mut s);
     assert_eq!(out, [0x88, 0x00]);
     assert!(shut);
-    assert_eq!(events(&mut s), [Event::Closed(CloseFrame::new(1005, ""))]);
+    assert_eq!(events(&mut s), [Event::Closed(Ok(None))]);
 }
 
 #[test]
@@ -412,14 +455,18 @@ fn data_after_close_is_ignored() {
     input.extend(cf(0x81, b"late"));
     input.extend([0xff, 0xff]); // garbage too
     s.receive(&input);
-    assert_eq!(events(&mut s), [Event::Closed(CloseFrame::new(1000, ""))]);
+    assert_eq!(
+        events(&mut s),
+        [Event::Closed(Ok(Some(CloseFrame::new(1000, ""))))]
+    );
     assert!(s.last_error().is_none());
 }
 
 #[test]
 fn data_received_while_closing_is_delivered() {
     let mut s = server();
-    s.close(CloseCode::NORMAL, "").unwrap();
+    s.close(Some(CloseFrame::new(CloseCode::NORMAL, "")))
+        .unwrap();
     s.receive(&cf(0x81, b"in flight"));
     assert_eq!(events(&mut s), [msg(Message::text("in flight"))]);
 }
@@ -443,8 +490,10 @@ fn rsv_bits_fail_1002() {
         assert_server_fails(&cf(0x89 | rsv, b""), 1002);
     }
     // An extension may own RSV1, on the first frame of a data message only.
-    let mut s = server();
-    s.set_extension_rsv(0b100);
+    #[cfg(not(feature = "deflate"))]
+    return;
+    #[cfg(feature = "deflate")]
+    let mut s = server().with_deflate(Some(deflate::params(15, false)));
     let mut input = cf(0x41, b"a"); // RSV1, text, not final
     input.extend(cf(0xC0, b"b")); // RSV1 on a continuation: not allowed
     s.receive(&input);
@@ -590,13 +639,18 @@ fn close_payload_rules() {
 fn too_big_fails_1009_without_buffering() {
     let config = Config::default().max_message_size(1000).max_frame_size(600);
     // A frame header announcing 1 GiB: refused when the header arrives.
-    let mut s = Connection::new(Role::Server, config.clone());
+    let mut s = Connection::open(
+        Role::Server,
+        config.clone(),
+        Agreed::default(),
+        Instant::now(),
+    );
     s.receive(&[0x82, 0xff, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4]);
     let e = assert_fails(&mut s, 1009);
     assert!(matches!(e, ProtocolError::FrameTooBig { limit: 600, .. }));
     // Fragments that add up past the message limit: refused at the header of the one that
     // crosses it, with nothing of its payload buffered.
-    let mut s = Connection::new(Role::Server, config);
+    let mut s = Connection::open(Role::Server, config, Agreed::default(), Instant::now());
     s.receive(&cf(0x02, &[0; 500]));
     s.receive(&cf(0x00, &[0; 400]));
     let third = cf(0x80, &[0; 200]);
@@ -645,7 +699,12 @@ fn failing_twice_sends_one_close() {
 
 #[test]
 fn auto_pong_can_be_disabled() {
-    let mut s = Connection::new(Role::Server, Config::default().auto_pong(false));
+    let mut s = Connection::open(
+        Role::Server,
+        Config::default().auto_pong(false),
+        Agreed::default(),
+        Instant::now(),
+    );
     s.receive(&cf(0x89, b"x"));
     assert_eq!(drain(&mut s).0, b"");
     assert_eq!(
@@ -684,11 +743,11 @@ fn api_misuse() {
         Err(ApiMisuse::ControlPayloadTooLong(200))
     );
     assert_eq!(
-        c.close(CloseCode(1005), ""),
+        c.close(Some(CloseFrame::new(CloseCode(1005), ""))),
         Err(ApiMisuse::InvalidCloseCode(1005))
     );
     assert_eq!(
-        c.close(CloseCode(1000), &"x".repeat(124)),
+        c.close(Some(CloseFrame::new(CloseCode(1000), "x".repeat(124)))),
         Err(ApiMisuse::CloseReasonTooLong(124))
     );
     c.send_fragment(DataKind::Text, &b"a"[..], false).unwrap();
@@ -712,12 +771,13 @@ fn api_misuse() {
         .unwrap();
     c.send_fragment(DataKind::Text, &b"\xba"[..], true).unwrap();
     assert!(!drain(&mut c).0.is_empty());
-    c.close(CloseCode::NORMAL, "").unwrap();
+    c.close(Some(CloseFrame::new(CloseCode::NORMAL, "")))
+        .unwrap();
     for r in [
         c.send_text("x"),
         c.send_binary(vec![1]),
         c.send_ping(vec![]),
-        c.close(CloseCode::NORMAL, ""),
+        c.close(Some(CloseFrame::new(CloseCode::NORMAL, ""))),
     ] {
         assert_eq!(r, Err(ApiMisuse::SendAfterClose));
     }
@@ -729,7 +789,7 @@ fn api_misuse() {
 #[test]
 fn fail_with_sends_chosen_code() {
     let mut s = server();
-    s.fail_with(CloseCode::POLICY_VIOLATION, "go away");
+    s.fail(CloseCode::POLICY_VIOLATION, "go away").unwrap();
     let (out, shut) = drain(&mut s);
     assert_eq!(close_code_sent(&out), Some(1008));
     assert!(shut);
@@ -741,7 +801,7 @@ fn fail_with_sends_chosen_code() {
 #[test]
 fn streaming_hands_out_fragments_as_they_arrive() {
     let config = Config::default().streaming(true).max_message_size(10);
-    let mut s = Connection::new(Role::Server, config);
+    let mut s = Connection::open(Role::Server, config, Agreed::default(), Instant::now());
     let payload = vec![b'z'; 100]; // over the message limit: streaming ignores it
     let frame = cf(0x01, &payload);
     s.receive(&frame[..50]);
@@ -768,7 +828,12 @@ fn streaming_hands_out_fragments_as_they_arrive() {
     want.push(b'!');
     assert_eq!(all, want);
     // Invalid UTF-8 still fails fast in streaming mode.
-    let mut s = Connection::new(Role::Server, Config::default().streaming(true));
+    let mut s = Connection::open(
+        Role::Server,
+        Config::default().streaming(true),
+        Agreed::default(),
+        Instant::now(),
+    );
     s.receive(&cf(0x81, b"ok\xff"));
     assert_fails(&mut s, 1007);
 }
@@ -779,17 +844,22 @@ fn streaming_hands_out_fragments_as_they_arrive() {
 #[test]
 fn close_timeout_gives_up_on_a_silent_peer() {
     let mut p = Pair::new(100);
-    p.server.close(CloseCode::NORMAL, "").unwrap();
+    p.server
+        .close(Some(CloseFrame::new(CloseCode::NORMAL, "")))
+        .unwrap();
     let deadline = p.server.poll_timeout().expect("close timer armed");
     assert_eq!(deadline, p.now + Config::default().close_timeout);
     drain(&mut p.server); // the client never answers
     p.tick(Duration::from_secs(4));
     assert_ne!(p.server.state(), State::Terminated);
     p.tick(Duration::from_secs(2));
-    assert_eq!(p.server.last_error(), Some(&ProtocolError::CloseTimeout));
+    assert_eq!(
+        p.server.last_error(),
+        Some(&ConnectionError::Timeout(Timeout::Close))
+    );
     assert_eq!(
         events(&mut p.server),
-        [Event::Closed(CloseFrame::new(1006, ""))]
+        [Event::Closed(Err(ConnectionError::Timeout(Timeout::Close)))]
     );
     assert_eq!(drain(&mut p.server), (vec![], true));
     assert!(p.server.is_terminated());
@@ -798,7 +868,9 @@ fn close_timeout_gives_up_on_a_silent_peer() {
 #[test]
 fn client_waits_for_server_fin_then_times_out() {
     let mut p = Pair::new(100);
-    p.server.close(CloseCode::NORMAL, "").unwrap();
+    p.server
+        .close(Some(CloseFrame::new(CloseCode::NORMAL, "")))
+        .unwrap();
     let (out, _) = drain(&mut p.server);
     p.client.receive(&out);
     drain(&mut p.client);
@@ -833,10 +905,13 @@ fn keepalive_pings_and_idle_timeout() {
     // Now the client goes silent.
     drain(&mut p.server);
     p.tick(Duration::from_secs(11));
-    assert_eq!(p.server.last_error(), Some(&ProtocolError::IdleTimeout));
+    assert_eq!(
+        p.server.last_error(),
+        Some(&ConnectionError::Timeout(Timeout::Idle))
+    );
     assert_eq!(
         events(&mut p.server),
-        [Event::Closed(CloseFrame::new(1006, ""))]
+        [Event::Closed(Err(ConnectionError::Timeout(Timeout::Idle)))]
     );
 }
 
@@ -845,8 +920,11 @@ fn eof_without_close_is_abnormal() {
     let mut s = server();
     s.receive(&cf(0x81, b"hi")[..4]);
     s.receive_eof();
-    assert_eq!(s.last_error(), Some(&ProtocolError::UnexpectedEof));
-    assert_eq!(events(&mut s), [Event::Closed(CloseFrame::new(1006, ""))]);
+    assert_eq!(s.last_error(), Some(&ConnectionError::UnexpectedEof));
+    assert_eq!(
+        events(&mut s),
+        [Event::Closed(Err(ConnectionError::UnexpectedEof))]
+    );
     assert_eq!(drain(&mut s), (vec![], true));
     assert!(s.is_terminated());
 }
@@ -905,7 +983,12 @@ fn vectored_transmit_matches_poll_transmit() {
 
 #[test]
 fn wants_read_stops_when_output_backs_up() {
-    let mut s = Connection::new(Role::Server, Config::default().write_buffer_high_water(100));
+    let mut s = Connection::open(
+        Role::Server,
+        Config::default().write_buffer_high_water(100),
+        Agreed::default(),
+        Instant::now(),
+    );
     assert!(s.wants_read());
     s.send_binary(vec![0; 200]).unwrap();
     assert!(!s.wants_read());
@@ -920,15 +1003,8 @@ fn wants_read_stops_when_output_backs_up() {
 mod deflate {
     use super::*;
     use websock::proto::ext::deflate::{Deflate, DeflateConfig, DeflateParams};
-    use websock::proto::ext::Negotiated;
 
-    fn negotiated(deflate: Option<DeflateParams>) -> Negotiated {
-        let mut n = Negotiated::none();
-        n.deflate = deflate;
-        n
-    }
-
-    fn params(bits: u8, reset: bool) -> DeflateParams {
+    pub(super) fn params(bits: u8, reset: bool) -> DeflateParams {
         DeflateParams {
             server_no_context_takeover: reset,
             client_no_context_takeover: reset,
@@ -940,9 +1016,9 @@ mod deflate {
     fn pair(bits: u8, reset: bool, chunk: usize) -> Pair {
         let config = Config::default().deflate(DeflateConfig::enabled().threshold(32));
         let mut p = Pair::with_config(chunk, config);
-        let neg = negotiated(Some(params(bits, reset)));
-        p.client = std::mem::replace(&mut p.client, client()).with_extensions(neg.clone());
-        p.server = std::mem::replace(&mut p.server, server()).with_extensions(neg);
+        let terms = Some(params(bits, reset));
+        p.client = std::mem::replace(&mut p.client, client()).with_deflate(terms);
+        p.server = std::mem::replace(&mut p.server, server()).with_deflate(terms);
         p
     }
 
@@ -992,7 +1068,7 @@ mod deflate {
     #[test]
     fn fragmented_compressed_message() {
         let cfg = DeflateConfig::enabled();
-        let mut tx = Deflate::new(Role::Client, params(15, false), &cfg);
+        let mut tx = Deflate::new(params(15, false).for_client(), &cfg);
         let text = "fragmented and compressed ✓ ".repeat(200);
         let wire = tx.compress(text.as_bytes());
         let third = wire.len() / 3;
@@ -1000,7 +1076,7 @@ mod deflate {
         input.extend(cf(0x89, b"ping"));
         input.extend(cf(0x00, &wire[third..2 * third]));
         input.extend(cf(0x80, &wire[2 * third..]));
-        let make = || server().with_extensions(negotiated(Some(params(15, false))));
+        let make = || server().with_deflate(Some(params(15, false)));
         assert_eq!(
             every_split(make, &input),
             [
@@ -1013,10 +1089,15 @@ mod deflate {
     #[test]
     fn decompression_bomb_fails_1009() {
         let cfg = DeflateConfig::enabled();
-        let mut tx = Deflate::new(Role::Client, params(15, false), &cfg);
+        let mut tx = Deflate::new(params(15, false).for_client(), &cfg);
         let wire = tx.compress(&vec![b'a'; 8 << 20]);
-        let mut s = Connection::new(Role::Server, Config::default().max_message_size(1 << 20))
-            .with_extensions(negotiated(Some(params(15, false))));
+        let mut s = Connection::open(
+            Role::Server,
+            Config::default().max_message_size(1 << 20),
+            Agreed::default(),
+            Instant::now(),
+        )
+        .with_deflate(Some(params(15, false)));
         s.receive(&cf(0xC2, &wire));
         let e = assert_fails(&mut s, 1009);
         assert!(
@@ -1028,12 +1109,12 @@ mod deflate {
     #[test]
     fn compressed_invalid_utf8_fails_1007_and_corrupt_data_fails() {
         let cfg = DeflateConfig::enabled();
-        let mut tx = Deflate::new(Role::Client, params(15, false), &cfg);
+        let mut tx = Deflate::new(params(15, false).for_client(), &cfg);
         let wire = tx.compress(b"valid start \xff then invalid");
-        let mut s = server().with_extensions(negotiated(Some(params(15, false))));
+        let mut s = server().with_deflate(Some(params(15, false)));
         s.receive(&cf(0xC1, &wire));
         assert_fails(&mut s, 1007);
-        let mut s = server().with_extensions(negotiated(Some(params(15, false))));
+        let mut s = server().with_deflate(Some(params(15, false)));
         s.receive(&cf(0xC1, &[0xff, 0xfe, 0xfd]));
         assert_fails(&mut s, 1007);
     }

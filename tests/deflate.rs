@@ -20,12 +20,13 @@ fn sync_server(cfg: Config) -> SocketAddr {
         for tcp in listener.incoming() {
             let cfg = cfg.clone();
             std::thread::spawn(move || {
-                let mut ws =
-                    websock::sync::accept_with_config(tcp.unwrap(), cfg, |_| Ok(Accept::new()))
-                        .unwrap();
+                let mut ws = websock::sync::accept_with(tcp.unwrap(), cfg, |_| Ok(Accept::new()))
+                    .unwrap()
+                    .websocket()
+                    .unwrap();
                 let compressed = ws.connection().is_compressed();
                 loop {
-                    match ws.read() {
+                    match ws.recv() {
                         // The first message asks whether compression is on.
                         Ok(Message::Text(t)) if t.as_str() == "compressed?" => {
                             ws.send(compressed.to_string()).unwrap()
@@ -54,6 +55,8 @@ fn tokio_server(cfg: Config) -> SocketAddr {
                 tokio::spawn(async move {
                     let mut ws = websock::tokio::accept_with(tcp, cfg, |_| Ok(Accept::new()))
                         .await
+                        .unwrap()
+                        .websocket()
                         .unwrap();
                     let compressed = ws.connection().is_compressed();
                     while let Some(Ok(m)) = ws.recv().await {
@@ -86,28 +89,30 @@ fn messages() -> Vec<Message> {
 
 fn run_sync_client(addr: SocketAddr, cfg: Config) -> bool {
     let req = ClientRequest::new(&format!("ws://{addr}/")).unwrap();
-    let (mut ws, accepted) = websock::sync::connect_with(req, cfg).unwrap();
+    let mut ws = websock::sync::connect_with(websock::Connect::request(req).config(cfg)).unwrap();
     ws.send("compressed?").unwrap();
-    let server_says = ws.read().unwrap();
+    let server_says = ws.recv().unwrap();
     let ours = ws.connection().is_compressed();
     assert_eq!(
         server_says,
         Message::text(ours.to_string()),
         "both ends agree"
     );
-    assert_eq!(ours, !accepted.extensions.is_empty());
+    assert_eq!(ours, !ws.connection().extensions().names().is_empty());
     for m in messages() {
         ws.send(m.clone()).unwrap();
-        assert_eq!(ws.read().unwrap(), m);
+        assert_eq!(ws.recv().unwrap(), m);
     }
     ws.close(None).unwrap();
-    while ws.read().is_ok() {}
+    while ws.recv().is_ok() {}
     ours
 }
 
 async fn run_tokio_client(addr: SocketAddr, cfg: Config) -> bool {
     let req = ClientRequest::new(&format!("ws://{addr}/")).unwrap();
-    let (mut ws, _) = websock::tokio::connect_with(req, cfg).await.unwrap();
+    let mut ws = websock::tokio::connect_with(websock::Connect::request(req).config(cfg))
+        .await
+        .unwrap();
     ws.send("compressed?").await.unwrap();
     let server_says = ws.recv().await.unwrap().unwrap();
     let ours = ws.connection().is_compressed();

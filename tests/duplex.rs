@@ -15,8 +15,8 @@ const N: usize = 10_000;
 #[test]
 fn sync_split_reader_and_writer_threads() {
     let addr = tokio_echo_server(config());
-    let (ws, _) = websock::sync::connect(&format!("ws://{addr}/")).unwrap();
-    let (mut reader, writer) = ws.split().unwrap();
+    let ws = websock::sync::connect(&format!("ws://{addr}/")).unwrap();
+    let (mut reader, mut writer) = ws.split().unwrap();
     let writer_thread = thread::spawn(move || {
         for i in 0..N {
             writer.send(Message::text(format!("message {i}"))).unwrap();
@@ -31,7 +31,7 @@ fn sync_split_reader_and_writer_threads() {
     let mut got = 0;
     let mut pongs = 0;
     while got < N {
-        match reader.read().unwrap() {
+        match reader.recv().unwrap() {
             Message::Text(t) => {
                 assert_eq!(t.as_str(), format!("message {got}"));
                 got += 1;
@@ -41,22 +41,22 @@ fn sync_split_reader_and_writer_threads() {
         }
     }
     assert_eq!(pongs, N / 1000);
-    let writer = writer_thread.join().unwrap();
+    let mut writer = writer_thread.join().unwrap();
     writer.close(Some(CloseFrame::new(1000, "done"))).unwrap();
     assert_eq!(
-        reader.read().unwrap(),
+        reader.recv().unwrap(),
         Message::Close(Some(CloseFrame::new(1000, "done")))
     );
-    assert!(matches!(reader.read(), Err(Error::ConnectionClosed)));
+    assert!(matches!(reader.recv(), Err(Error::ConnectionClosed)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokio_split_sink_and_stream_tasks() {
     let addr = sync_echo_server(config());
-    let (ws, _) = websock::tokio::connect(&format!("ws://{addr}/"))
+    let ws = websock::tokio::connect(&format!("ws://{addr}/"))
         .await
         .unwrap();
-    let (mut sink, mut stream) = ws.split();
+    let (mut stream, mut sink) = ws.split();
     let writer = tokio::spawn(async move {
         for i in 0..N {
             sink.send(Message::binary(i.to_be_bytes().to_vec()))
@@ -101,7 +101,7 @@ async fn tokio_server_split_pushes_while_reading() {
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
         let ws = websock::tokio::accept(tcp).await.unwrap();
-        let (mut sink, mut stream) = ws.split();
+        let (mut stream, mut sink) = ws.split();
         let push = tokio::spawn(async move {
             for i in 0..N {
                 sink.send(Message::text(i.to_string())).await.unwrap();
@@ -119,10 +119,10 @@ async fn tokio_server_split_pushes_while_reading() {
         push.await.unwrap();
         received
     });
-    let (ws, _) = websock::tokio::connect(&format!("ws://{addr}/"))
+    let ws = websock::tokio::connect(&format!("ws://{addr}/"))
         .await
         .unwrap();
-    let (mut sink, mut stream) = ws.split();
+    let (mut stream, mut sink) = ws.split();
     for i in 0..100 {
         sink.send(Message::text(format!("c{i}"))).await.unwrap();
         sink.send(Message::Ping(Bytes::new())).await.unwrap();

@@ -35,11 +35,16 @@ fn mask_scalar_accepts_any_offset() {
 #[test]
 fn fail_with_after_eof_transmits_nothing() {
     for role in [Role::Server, Role::Client] {
-        let mut conn =
-            Connection::new(role, Config::default()).with_mask_source(Box::new(|| [1, 2, 3, 4]));
+        let mut conn = Connection::open(
+            role,
+            Config::default(),
+            websock::Agreed::default(),
+            std::time::Instant::now(),
+        )
+        .with_mask_source(Box::new(|| [1, 2, 3, 4]));
         conn.receive_eof();
         match conn.poll_event() {
-            Some(Event::Closed(f)) => assert_eq!(f.code, CloseCode::ABNORMAL),
+            Some(Event::Closed(Err(e))) => assert_eq!(e.close_code(), CloseCode::ABNORMAL),
             other => panic!("{role:?}: {other:?}"),
         }
         assert_eq!(conn.poll_event(), None);
@@ -47,7 +52,8 @@ fn fail_with_after_eof_transmits_nothing() {
         assert_eq!(conn.poll_transmit(), None);
         assert!(conn.is_terminated());
 
-        conn.fail_with(CloseCode::POLICY_VIOLATION, "policy violation");
+        conn.fail(CloseCode::POLICY_VIOLATION, "policy violation")
+            .unwrap();
         assert_eq!(
             conn.poll_transmit(),
             None,
@@ -75,8 +81,8 @@ fn deflate_round_trip_of_empty_messages_under_takeover() {
         client_max_window_bits: 15,
     };
     let config = DeflateConfig::enabled().level(1);
-    let mut tx = Deflate::new(Role::Server, params, &config);
-    let mut rx = Deflate::new(Role::Client, params, &config);
+    let mut tx = Deflate::new(params.for_server(), &config);
+    let mut rx = Deflate::new(params.for_client(), &config);
     for msg in [&b"\xc1\x04"[..], b"", b"", b"", b""] {
         let packed = tx.compress(msg);
         let mut out = Vec::new();

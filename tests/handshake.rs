@@ -10,7 +10,7 @@ use common::*;
 use websock::proto::handshake::client::ClientRequest;
 use websock::proto::handshake::server::Accept;
 use websock::proto::handshake::Response;
-use websock::{Config, Error, HandshakeError, Message};
+use websock::{Config, Error, HandshakeError, Message, Outcome};
 
 /// A client speaking version 8 gets 426 with `Sec-WebSocket-Version: 13`, from both servers.
 #[test]
@@ -39,24 +39,21 @@ fn client_sees_rejection_with_status_and_body() {
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for tcp in listener.incoming().take(2) {
-            let r = websock::sync::accept_with(tcp.unwrap(), |req| {
+            let r = websock::sync::accept_with(tcp.unwrap(), Config::default(), |req| {
                 assert_eq!(req.path(), "/private");
                 assert_eq!(req.header("Authorization"), Some("Bearer nope"));
                 Err(Response::reject(403, "forbidden: bad token"))
             });
-            assert!(matches!(
-                r,
-                Err(Error::Handshake(HandshakeError::Rejected {
-                    status: 403,
-                    ..
-                }))
-            ));
+            // A refusal the callback chose is an ordinary outcome on the server's side.
+            assert!(matches!(r, Ok(Outcome::Responded(403))), "{r:?}");
         }
     });
     let req = ClientRequest::new(&format!("ws://{addr}/private"))
         .unwrap()
         .header("Authorization", "Bearer nope");
-    match websock::sync::connect_with(req.clone(), Config::default()) {
+    match websock::sync::connect_with(
+        websock::Connect::request(req.clone()).config(Config::default()),
+    ) {
         Err(Error::Handshake(HandshakeError::Rejected { status, body, .. })) => {
             assert_eq!(status, 403);
             assert_eq!(&body[..], b"forbidden: bad token");
@@ -65,7 +62,9 @@ fn client_sees_rejection_with_status_and_body() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     let err = rt
-        .block_on(websock::tokio::connect_with(req, Config::default()))
+        .block_on(websock::tokio::connect_with(
+            websock::Connect::request(req).config(Config::default()),
+        ))
         .map(|_| ())
         .unwrap_err();
     assert_eq!(err.http_status(), Some(403));
@@ -85,6 +84,8 @@ async fn subprotocol_and_headers_negotiated() {
                 .header("Set-Cookie", "session=1"))
         })
         .await
+        .unwrap()
+        .websocket()
         .unwrap();
         ws.send("hi").await.unwrap();
         while ws.recv().await.is_some() {}
@@ -93,11 +94,12 @@ async fn subprotocol_and_headers_negotiated() {
         .unwrap()
         .protocol("v2.chat")
         .protocol("v1.chat");
-    let (mut ws, accepted) = websock::tokio::connect_with(req, Config::default())
+    let mut ws = websock::tokio::connect_with(websock::Connect::request(req))
         .await
         .unwrap();
-    assert_eq!(accepted.protocol.as_deref(), Some("v1.chat"));
-    assert_eq!(accepted.headers.get_str("set-cookie"), Some("session=1"));
+    assert_eq!(ws.connection().protocol(), Some("v1.chat"));
+    let headers = ws.connection().response_headers().unwrap();
+    assert_eq!(headers.get_str("set-cookie"), Some("session=1"));
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("hi"));
     ws.close(None).await.unwrap();
 }

@@ -152,10 +152,10 @@ const V13: &str = "Sec-WebSocket-Version: 13";
 #[tokio::test]
 async fn tokio_client_through_axum() {
     let addr = axum_server();
-    let (mut ws, accepted) = websock::tokio::connect(&format!("ws://{addr}/ws"))
+    let mut ws = websock::tokio::connect(&format!("ws://{addr}/ws"))
         .await
         .unwrap();
-    assert_eq!(accepted.protocol, None);
+    assert_eq!(ws.connection().protocol(), None);
     for msg in [
         Message::text("hello"),
         Message::binary(vec![0u8, 1, 2, 255]),
@@ -183,15 +183,15 @@ async fn tokio_client_through_axum() {
 #[test]
 fn blocking_client_through_axum() {
     let addr = axum_server();
-    let (mut ws, _) = websock::sync::connect(&format!("ws://{addr}/ws")).unwrap();
+    let mut ws = websock::sync::connect(&format!("ws://{addr}/ws")).unwrap();
     for i in 0..10 {
         let msg = Message::text(format!("message {i}"));
         ws.send(msg.clone()).unwrap();
-        assert_eq!(ws.read().unwrap(), msg);
+        assert_eq!(ws.recv().unwrap(), msg);
     }
     ws.close(None).unwrap();
-    assert_eq!(ws.read().unwrap(), Message::Close(None));
-    assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
+    assert_eq!(ws.recv().unwrap(), Message::Close(None));
+    assert!(matches!(ws.recv(), Err(Error::ConnectionClosed)));
 }
 
 /// Requests the core refuses get the core's answer through axum and are not upgraded: a wrong
@@ -272,11 +272,13 @@ async fn plain_hyper_server_choose() {
         .unwrap()
         .protocol("superchat")
         .protocol("chat");
-    let (mut ws, accepted) = websock::tokio::connect_with(req, config()).await.unwrap();
-    assert_eq!(accepted.protocol.as_deref(), Some("chat"));
-    assert_eq!(accepted.headers.get_str("X-Served-By"), Some("hyper"));
+    let options = websock::Connect::request(req).config(config());
+    let mut ws = websock::tokio::connect_with(options).await.unwrap();
+    assert_eq!(ws.connection().protocol(), Some("chat"));
+    let headers = ws.connection().response_headers().unwrap();
+    assert_eq!(headers.get_str("X-Served-By"), Some("hyper"));
     #[cfg(feature = "deflate")]
-    assert_eq!(accepted.extensions[0].name, "permessage-deflate");
+    assert_eq!(ws.connection().extensions().names(), ["permessage-deflate"]);
     let big = Message::text("compressible ".repeat(10_000));
     ws.send(big.clone()).await.unwrap();
     assert_eq!(ws.recv().await.unwrap().unwrap(), big);
@@ -287,7 +289,7 @@ async fn plain_hyper_server_choose() {
     let evil = ClientRequest::new(&url)
         .unwrap()
         .header("Origin", "http://evil.example");
-    match websock::tokio::connect_with(evil, config()).await {
+    match websock::tokio::connect_with(websock::Connect::request(evil).config(config())).await {
         Err(Error::Handshake(HandshakeError::Rejected { status, body, .. })) => {
             assert_eq!(status, 403);
             assert_eq!(&body[..], b"origin not allowed\n");

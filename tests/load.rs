@@ -15,7 +15,7 @@ async fn swarm(addr: std::net::SocketAddr, clients: usize) {
         let url = url.clone();
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
-            let (mut ws, _) = websock::tokio::connect(&url).await.unwrap();
+            let mut ws = websock::tokio::connect(&url).await.unwrap();
             barrier.wait().await;
             for j in 0..3 {
                 let msg = Message::text(format!("client {i} message {j}"));

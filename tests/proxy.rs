@@ -243,11 +243,15 @@ fn runtime() -> tokio::runtime::Runtime {
 /// One echo round trip and a clean close with the blocking client.
 fn sync_round_trip(url: &str, proxy: ProxyChoice, config: Config) -> Result<(), Error> {
     let request = ClientRequest::new(url).unwrap();
-    let (mut ws, _) = websock::sync::connect_with_proxy(request, config, proxy)?;
+    let mut ws = websock::sync::connect_with(
+        websock::Connect::request(request)
+            .config(config)
+            .proxy(proxy),
+    )?;
     ws.send("through the proxy")?;
-    assert_eq!(ws.read()?, Message::text("through the proxy"));
+    assert_eq!(ws.recv()?, Message::text("through the proxy"));
     ws.close(None)?;
-    assert_eq!(ws.read()?, Message::Close(None));
+    assert_eq!(ws.recv()?, Message::Close(None));
     Ok(())
 }
 
@@ -255,7 +259,12 @@ fn sync_round_trip(url: &str, proxy: ProxyChoice, config: Config) -> Result<(), 
 fn tokio_round_trip(url: &str, proxy: ProxyChoice, config: Config) -> Result<(), Error> {
     runtime().block_on(async {
         let request = ClientRequest::new(url).unwrap();
-        let (mut ws, _) = websock::tokio::connect_with_proxy(request, config, proxy).await?;
+        let mut ws = websock::tokio::connect_with(
+            websock::Connect::request(request)
+                .config(config)
+                .proxy(proxy),
+        )
+        .await?;
         ws.send("through the proxy").await?;
         assert_eq!(
             ws.recv().await.unwrap()?,
@@ -459,19 +468,21 @@ fn connect_via_composes() {
     let timeout = Duration::from_secs(5);
 
     let mut tcp = TcpStream::connect(addr).unwrap();
-    websock::sync::connect_via(&mut tcp, &proxy, "127.0.0.1", echo.port(), timeout).unwrap();
+    websock::proxy::open_tunnel(&mut tcp, &proxy, "127.0.0.1", echo.port(), timeout).unwrap();
     let request = ClientRequest::new(&ws_url(echo)).unwrap();
-    let (mut ws, _) = websock::sync::client(request, tcp).unwrap();
+    let mut ws = websock::sync::client(tcp, request, Config::default()).unwrap();
     ws.send("by hand").unwrap();
-    assert_eq!(ws.read().unwrap(), Message::text("by hand"));
+    assert_eq!(ws.recv().unwrap(), Message::text("by hand"));
 
     runtime().block_on(async {
         let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        websock::tokio::connect_via(&mut tcp, &proxy, "127.0.0.1", echo.port(), timeout)
+        websock::proxy::open_tunnel_async(&mut tcp, &proxy, "127.0.0.1", echo.port(), timeout)
             .await
             .unwrap();
         let request = ClientRequest::new(&ws_url(echo)).unwrap();
-        let (mut ws, _) = websock::tokio::client(request, tcp).await.unwrap();
+        let mut ws = websock::tokio::client(tcp, request, Config::default())
+            .await
+            .unwrap();
         ws.send("by hand").await.unwrap();
         assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("by hand"));
     });
@@ -485,9 +496,9 @@ fn connect_via_composes() {
 fn loopback_is_direct() {
     let echo = echo_server();
     let url = ws_url(echo);
-    let (mut ws, _) = websock::sync::connect(&url).unwrap();
+    let mut ws = websock::sync::connect(&url).unwrap();
     ws.send("direct").unwrap();
-    assert_eq!(ws.read().unwrap(), Message::text("direct"));
+    assert_eq!(ws.recv().unwrap(), Message::text("direct"));
     for choice in [ProxyChoice::FromEnv, ProxyChoice::Direct] {
         sync_round_trip(&url, choice.clone(), Config::default()).unwrap();
         tokio_round_trip(&url, choice, Config::default()).unwrap();
@@ -525,25 +536,25 @@ mod tls {
             Proxy::socks5(&socks_addr.to_string()).unwrap(),
         ] {
             let request = ClientRequest::new(&url).unwrap();
-            let (mut ws, _) = websock::sync::connect_tls_with_proxy(
-                request,
-                Config::default(),
-                Some(client_cfg.clone()),
-                proxy.clone().into(),
+            let mut ws = websock::sync::connect_with(
+                websock::Connect::request(request)
+                    .config(Config::default())
+                    .tls(client_cfg.clone())
+                    .proxy(proxy.clone().into()),
             )
             .unwrap();
             ws.send("over tls").unwrap();
-            assert_eq!(ws.read().unwrap(), Message::text("over tls"));
+            assert_eq!(ws.recv().unwrap(), Message::text("over tls"));
             ws.close(None).unwrap();
-            assert_eq!(ws.read().unwrap(), Message::Close(None));
+            assert_eq!(ws.recv().unwrap(), Message::Close(None));
 
             runtime().block_on(async {
                 let request = ClientRequest::new(&url).unwrap();
-                let (mut ws, _) = websock::tokio::connect_tls_with_proxy(
-                    request,
-                    Config::default(),
-                    Some(client_cfg.clone()),
-                    proxy.into(),
+                let mut ws = websock::tokio::connect_with(
+                    websock::Connect::request(request)
+                        .config(Config::default())
+                        .tls(client_cfg.clone())
+                        .proxy(proxy.into()),
                 )
                 .await
                 .unwrap();

@@ -11,8 +11,8 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::timeout;
 use websock::proto::handshake::client::ClientRequest;
-use websock::tokio::reconnect::{Backoff, ReconnectEvent, ReconnectingClient};
-use websock::{Config, Error, Message};
+use websock::reconnect::{Backoff, ReconnectEvent, ReconnectingClient};
+use websock::{Error, Message};
 
 /// Connections the server saw end with a completed close handshake.
 type CleanCloses = Arc<AtomicUsize>;
@@ -85,7 +85,7 @@ async fn comes_back_after_the_server_restarts() {
         .initial_delay(Duration::from_millis(20))
         .max_delay(Duration::from_millis(100));
     let request = ClientRequest::new(&format!("ws://{addr}/")).unwrap();
-    let mut client = ReconnectingClient::new(request, Config::default(), backoff);
+    let mut client = ReconnectingClient::new(websock::Connect::request(request), backoff);
     let stop = client.stop_handle();
     assert!(client.send("too early").await.is_err());
 
@@ -180,7 +180,7 @@ async fn gives_up_after_the_attempt_limit() {
         .max_delay(Duration::from_millis(30))
         .max_attempts(Some(4));
     let request = ClientRequest::new(&format!("ws://{addr}/")).unwrap();
-    let mut client = ReconnectingClient::new(request, Config::default(), backoff.clone());
+    let mut client = ReconnectingClient::new(websock::Connect::request(request), backoff.clone());
     for n in 1..4 {
         let event = timeout(Duration::from_secs(5), client.recv())
             .await
@@ -209,7 +209,7 @@ async fn stop_during_backoff_is_immediate() {
         .initial_delay(Duration::from_secs(3600))
         .max_delay(Duration::from_secs(3600));
     let request = ClientRequest::new(&format!("ws://{addr}/")).unwrap();
-    let mut client = ReconnectingClient::new(request, Config::default(), backoff);
+    let mut client = ReconnectingClient::new(websock::Connect::request(request), backoff);
     let stop = client.stop_handle();
     let first = client.recv().await.unwrap().unwrap();
     assert!(matches!(first, ReconnectEvent::ConnectFailed { .. }));

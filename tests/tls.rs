@@ -31,9 +31,13 @@ async fn tokio_wss_round_trip() {
         n
     });
     let req = ClientRequest::new(&format!("wss://localhost:{port}/secure")).unwrap();
-    let (mut ws, _) = websock::tokio::connect_tls(req, Config::default(), Some(client_cfg))
-        .await
-        .unwrap();
+    let mut ws = websock::tokio::connect_with(
+        websock::Connect::request(req)
+            .config(Config::default())
+            .tls(client_cfg),
+    )
+    .await
+    .unwrap();
     let big = Message::binary(vec![0x5a; 1 << 20]);
     for msg in [Message::text("over tls"), big] {
         ws.send(msg.clone()).await.unwrap();
@@ -56,7 +60,7 @@ fn sync_wss_round_trip() {
         let tls = rustls::StreamOwned::new(conn, tcp);
         let mut ws = websock::sync::accept(tls).unwrap();
         loop {
-            match ws.read() {
+            match ws.recv() {
                 Ok(m) if m.is_data() => ws.send(m).unwrap(),
                 Ok(_) => {}
                 Err(Error::ConnectionClosed) => return,
@@ -65,12 +69,17 @@ fn sync_wss_round_trip() {
         }
     });
     let req = ClientRequest::new(&format!("wss://localhost:{port}/")).unwrap();
-    let (mut ws, _) = websock::sync::connect_tls(req, Config::default(), Some(client_cfg)).unwrap();
+    let mut ws = websock::sync::connect_with(
+        websock::Connect::request(req)
+            .config(Config::default())
+            .tls(client_cfg),
+    )
+    .unwrap();
     ws.send("hello tls").unwrap();
-    assert_eq!(ws.read().unwrap(), Message::text("hello tls"));
+    assert_eq!(ws.recv().unwrap(), Message::text("hello tls"));
     ws.close(None).unwrap();
-    assert_eq!(ws.read().unwrap(), Message::Close(None));
-    assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
+    assert_eq!(ws.recv().unwrap(), Message::Close(None));
+    assert!(matches!(ws.recv(), Err(Error::ConnectionClosed)));
     server.join().unwrap();
 }
 
@@ -86,9 +95,10 @@ async fn untrusted_certificate_is_refused() {
         let _ = acceptor.accept(tcp).await;
     });
     let req = ClientRequest::new(&format!("wss://localhost:{port}/")).unwrap();
-    let err = websock::tokio::connect_tls(req, Config::default(), None)
-        .await
-        .map(|_| ())
-        .unwrap_err();
+    let err =
+        websock::tokio::connect_with(websock::Connect::request(req).config(Config::default()))
+            .await
+            .map(|_| ())
+            .unwrap_err();
     assert!(matches!(err, Error::Io(_)), "{err:?}");
 }

@@ -58,7 +58,7 @@ use std::time::Duration;
 
 use websock::proto::handshake::server::{Accept, Request};
 use websock::proto::handshake::Response;
-use websock::{Config, Error, HandshakeError};
+use websock::{Config, Outcome};
 
 use crate::room::Rooms;
 
@@ -160,15 +160,13 @@ async fn serve(tcp: tokio::net::TcpStream, addr: SocketAddr, rooms: Arc<Rooms>) 
     let accepted =
         websock::tokio::accept_with(tcp, config(&LIMITS), |req| route(req, &mut room)).await;
     match (accepted, room) {
-        (Ok(ws), Some(room)) => peer::run(ws, addr, room, rooms, LIMITS).await,
-        // A plain HTTP request, answered by `route`.
-        (Err(Error::Handshake(HandshakeError::Rejected { status: 200, .. })), _) => {}
-        (Err(Error::Handshake(HandshakeError::Rejected { status, .. })), _) => {
-            eprintln!("{addr}: refused with {status}");
-        }
+        (Ok(Outcome::WebSocket(ws)), Some(room)) => peer::run(ws, addr, room, rooms, LIMITS).await,
+        // A page, or a refusal, chosen by `route`.
+        (Ok(Outcome::Responded(200)), _) => {}
+        (Ok(Outcome::Responded(status)), _) => eprintln!("{addr}: refused with {status}"),
         (Err(e), _) => eprintln!("{addr}: handshake failed: {e}"),
         // `route` names the room whenever it accepts; nothing to serve otherwise.
-        (Ok(_), None) => {}
+        (Ok(Outcome::WebSocket(_)), None) => {}
     }
 }
 

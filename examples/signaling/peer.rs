@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use websock::tokio::{WsSink, WsStream};
+use websock::tokio::{Reader as WsReader, Writer as WsWriter};
 use websock::{CloseCode, CloseFrame, Message, Utf8Bytes};
 
 use crate::room::{Outbox, PeerId, Rooms, ServerMsg};
@@ -77,7 +77,7 @@ pub async fn run(
 ) {
     let id = PeerId::next();
     let started = Instant::now();
-    let (sink, mut stream) = ws.split();
+    let (mut stream, sink) = ws.split();
     let (outbox, queue) = Outbox::new(limits.queue);
     let (close_tx, close_rx) = oneshot::channel();
     let mut writer = tokio::spawn(write_loop(sink, queue, close_rx));
@@ -146,7 +146,7 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    async fn read_loop(&mut self, stream: &mut WsStream<TcpStream>) -> End {
+    async fn read_loop(&mut self, stream: &mut WsReader<TcpStream>) -> End {
         loop {
             let msg = tokio::select! {
                 msg = stream.recv() => msg,
@@ -237,7 +237,7 @@ fn encode(obj: &Map<String, Value>) -> Utf8Bytes {
 
 /// Sends what is queued for the peer until the queue ends or a close frame comes.
 async fn write_loop(
-    mut sink: WsSink<TcpStream>,
+    mut sink: WsWriter<TcpStream>,
     mut queue: mpsc::Receiver<Utf8Bytes>,
     mut close: oneshot::Receiver<CloseFrame>,
 ) {

@@ -10,7 +10,12 @@
 //! - wire bytes left after the ops are fed in chunks of the last chunk size (all at once if no
 //!   op fed any).
 //!
-//! So a seed is `00` followed by raw frames. After every chunk and every call, events are polled
+//! So a seed is `00` followed by raw frames. When the wire bytes start with `GET ` (server) or
+//! `HTTP/` (client), the connection starts in its opening handshake instead of open: the server
+//! parses the request through `receive` and the harness answers [`Event::Request`] (accepting it,
+//! or serving a page when the path is `/page`); the client sends a request with the fixed key
+//! [`CLIENT_KEY`] and checks the response. The HTTP bytes a connection writes before it opens
+//! are checked as an HTTP head, the frames after it by the [`WireChecker`]. After every chunk and every call, events are polled
 //! until `None` and the transmit queue is drained into a [`WireChecker`]. Time is virtual: it
 //! starts at one `Instant` and only the time ops advance it (keepalive 10 s, idle timeout 30 s,
 //! close timeout 5 s).
@@ -18,7 +23,13 @@
 use std::time::{Duration, Instant};
 
 use websock::proto::close::CloseCode;
+use websock::proto::handshake::client::ClientRequest;
+use websock::proto::handshake::server::Accept;
+use websock::proto::handshake::Response;
 use websock::{ApiMisuse, Config, Connection, DataKind, Event, Message, Role, Transmit};
+
+/// The `Sec-WebSocket-Key` a fuzzed client sends (seeds answer it with the matching Accept).
+pub const CLIENT_KEY: [u8; 16] = [7; 16];
 
 use crate::is_utf8_prefix;
 use crate::wire::WireChecker;
@@ -105,7 +116,22 @@ pub fn run(role: Role, data: &[u8]) {
         .keepalive(Some(Duration::from_secs(10)))
         .idle_timeout(Some(Duration::from_secs(30)))
         .close_timeout(Duration::from_secs(5));
-    let mut conn = Connection::new(role, config);
+    let now = Instant::now();
+    let handshake = match role {
+        Role::Server => wire.starts_with(b"GET "),
+        Role::Client => wire.starts_with(b"HTTP/"),
+    };
+    let mut conn = match (role, handshake) {
+        (Role::Server, true) => Connection::server(config, now),
+        (Role::Client, true) => {
+            let request = ClientRequest::new("ws://fuzz.example/chat")
+                .expect("valid URI")
+                .protocol("chat")
+                .fixed_key(CLIENT_KEY);
+            Connection::client(request, config, now).expect("valid request")
+        }
+        _ => Connection::open(role, config, websock::Agreed::default(), now),
+    };
     if role == Role::Client {
         conn = conn.with_mask_source(Box::new(|| [1, 2, 3, 4]));
     }
@@ -113,7 +139,8 @@ pub fn run(role: Role, data: &[u8]) {
         conn,
         streaming,
         zero_copy: flags & 0x80 != 0,
-        now: Instant::now(),
+        now,
+        http: handshake.then(Vec::new),
         writes: 0,
         wire: WireChecker::new(role),
         closed: false,
@@ -152,6 +179,8 @@ struct Harness {
     zero_copy: bool,
     /// The virtual clock.
     now: Instant,
+    /// While the opening handshake's HTTP head is being written: the bytes so far.
+    http: Option<Vec<u8>>,
     /// Short writes so far (picks the next write size in zero-copy mode).
     writes: usize,
     wire: WireChecker,
@@ -203,7 +232,7 @@ impl Harness {
                 // A short write of 1..=len bytes.
                 self.writes += 1;
                 let n = 1 + (self.writes * 7919) % pending.len();
-                self.wire.data(&pending[..n]);
+                self.out(&pending[..n]);
                 self.conn.advance_transmit(n);
             }
         }
@@ -214,10 +243,16 @@ impl Harness {
                         !self.zero_copy,
                         "poll_transmit had data after transmit_chunks"
                     );
-                    self.wire.data(&b)
+                    self.out(&b)
                 }
-                Transmit::Shutdown => self.wire.shutdown(),
+                Transmit::Shutdown => {
+                    self.end_http();
+                    self.wire.shutdown()
+                }
             }
+        }
+        if !self.conn.is_handshaking() {
+            self.end_http();
         }
         self.wire.drained();
         assert_eq!(self.conn.transmit_len(), 0);
@@ -226,6 +261,37 @@ impl Harness {
             !self.conn.is_terminated(),
             "wants_read() with nothing left to write"
         );
+    }
+
+    /// Bytes written: the HTTP head while handshaking, frames after.
+    fn out(&mut self, bytes: &[u8]) {
+        match &mut self.http {
+            Some(head) => head.extend_from_slice(bytes),
+            None => self.wire.data(bytes),
+        }
+    }
+
+    /// The handshake's writing is over: what was written must be one HTTP head (and a body
+    /// only for a response that is not 101).
+    fn end_http(&mut self) {
+        let Some(head) = self.http.take() else {
+            return;
+        };
+        if head.is_empty() {
+            return;
+        }
+        let end = head.windows(4).position(|w| w == b"\r\n\r\n");
+        let end = end.expect("the handshake wrote no complete HTTP head") + 4;
+        let text = std::str::from_utf8(&head[..end]).expect("an HTTP head is ASCII");
+        assert!(
+            text.starts_with("GET /chat HTTP/1.1\r\n") || text.starts_with("HTTP/1.1 "),
+            "{text}"
+        );
+        if text.starts_with("HTTP/1.1 101 ") {
+            assert_eq!(end, head.len(), "bytes after a 101 head before any frame");
+        } else if text.starts_with("GET ") {
+            assert_eq!(end, head.len(), "a body after the request");
+        }
     }
 
     fn event(&mut self, ev: Event) {
@@ -272,15 +338,35 @@ impl Harness {
                     self.rx_stream = None;
                 }
             }
-            Event::Closed(frame) => {
+            Event::Request(req) => {
+                assert_eq!(self.conn.role(), Role::Server, "a request on a client");
+                let decision = if req.path() == "/page" {
+                    Err(Response::reject(200, "a page"))
+                } else {
+                    let p = req.protocols().first().map(|p| p.to_string());
+                    Ok(p.map_or_else(Accept::new, |p| Accept::new().protocol(p)))
+                };
+                assert_eq!(self.conn.decide(decision), Ok(()));
+                assert_eq!(
+                    self.conn.accept(Accept::new()),
+                    Err(ApiMisuse::NoRequestToAnswer),
+                    "a request answered twice"
+                );
+            }
+            Event::Open => assert!(!self.conn.is_handshaking(), "Open while handshaking"),
+            Event::Closed(result) => {
                 self.closed = true;
-                if let Some(e) = self.conn.last_error() {
+                assert_eq!(
+                    result.as_ref().err(),
+                    self.conn.last_error(),
+                    "Closed({result:?}) disagrees with last_error"
+                );
+                if let Err(e) = result {
                     let code = e.close_code();
                     assert!(
                         matches!(code.0, 1002 | 1007 | 1009 | 1006),
                         "error {e:?} with close code {code:?}"
                     );
-                    assert_eq!(frame.code, code, "Closed({frame:?}) but last_error {e:?}");
                 }
             }
         }
@@ -291,8 +377,11 @@ impl Harness {
         let p = op & 15;
         let open = self.conn.can_send();
         let frag = self.tx_fragment.as_ref().map(|(k, _)| *k);
+        let handshaking = self.conn.is_handshaking();
         let expect_open = |r: &Result<(), ApiMisuse>| {
-            if !open {
+            if handshaking {
+                assert_eq!(*r, Err(ApiMisuse::HandshakeInProgress), "send while handshaking");
+            } else if !open {
                 assert_eq!(*r, Err(ApiMisuse::SendAfterClose), "send after close");
             }
         };
@@ -328,7 +417,8 @@ impl Harness {
             4 => {
                 let (code, reason_len) = CLOSES[usize::from(p)];
                 let reason = "r".repeat(reason_len);
-                let r = self.conn.close(CloseCode(code), &reason);
+                let frame = websock::CloseFrame::new(CloseCode(code), reason);
+                let r = self.conn.close(Some(frame));
                 expect_open(&r);
                 if open {
                     let want = if !CloseCode(code).is_sendable() {
@@ -393,11 +483,17 @@ impl Harness {
             _ => match p {
                 0..=2 => self.conn.release_idle_buffers(),
                 3..=5 => self.conn.receive_eof(),
-                6..=8 => self
-                    .conn
-                    .fail_with(CloseCode::POLICY_VIOLATION, "policy violation"),
+                6..=8 => {
+                    let r = self.conn.fail(CloseCode::POLICY_VIOLATION, "policy violation");
+                    let want = if handshaking {
+                        Err(ApiMisuse::HandshakeInProgress)
+                    } else {
+                        Ok(())
+                    };
+                    assert_eq!(r, want);
+                }
                 9..=11 => {
-                    let r = self.conn.send_close(None);
+                    let r = self.conn.close(None);
                     expect_open(&r);
                     if open {
                         assert_eq!(r, Ok(()));

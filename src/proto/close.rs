@@ -2,15 +2,15 @@
 //!
 //! Owns which close codes are valid on the wire, and the encoding and decoding of a close payload
 //! (empty, or a two-byte code followed by a UTF-8 reason). The close handshake itself (who sends
-//! what, when) belongs to `conn`.
+//! what, when) belongs to `connection`.
 #![forbid(unsafe_code)]
 
 use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::error::{ApiMisuse, ProtocolError};
-use super::message::Utf8Bytes;
+use super::error::{ApiMisuse, ConnectionError, ProtocolError};
+use super::utf8::Utf8Bytes;
 
 /// A close status code (7.4).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,6 +76,32 @@ impl From<u16> for CloseCode {
 impl From<CloseCode> for u16 {
     fn from(c: CloseCode) -> u16 {
         c.0
+    }
+}
+
+impl ProtocolError {
+    /// The close code this error is reported with: 1009 for size limits, 1007 for invalid
+    /// payload data (UTF-8, compressed data, close reason), 1002 for everything else.
+    pub fn close_code(&self) -> CloseCode {
+        use ProtocolError::*;
+        match self {
+            FrameTooBig { .. } | MessageTooBig { .. } => CloseCode::TOO_BIG,
+            InvalidUtf8 { .. } | InvalidCloseReason | InvalidCompressedData(_) => {
+                CloseCode::INVALID_PAYLOAD
+            }
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+}
+
+impl ConnectionError {
+    /// The close code the connection ended with: the protocol error's, or 1006 (abnormal
+    /// closure: no close frame was exchanged) for the rest.
+    pub fn close_code(&self) -> CloseCode {
+        match self {
+            ConnectionError::Protocol(e) => e.close_code(),
+            _ => CloseCode::ABNORMAL,
+        }
     }
 }
 

@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-#[cfg(feature = "deflate")]
-use super::ext::deflate::DeflateConfig;
 use super::handshake::Limits;
 
 /// Settings of one [`Connection`](super::conn::Connection).
@@ -129,5 +127,70 @@ setters! { Config {
     handshake_limits: Limits,
 } }
 
+/// What a side is willing to use and agree to. Part of [`Config`]; negotiation and
+/// compression live in [`ext::deflate`](super::ext::deflate).
 #[cfg(feature = "deflate")]
-pub(crate) use setters;
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeflateConfig {
+    /// Offer (client) or accept (server) permessage-deflate. Default false.
+    pub enabled: bool,
+    /// Compression level, 0-9. Default 6.
+    pub level: u32,
+    /// Messages shorter than this go out uncompressed (RSV1 clear). Default 64 bytes.
+    pub threshold: usize,
+    /// Client: ask the server to reset its compressor after each message. Server: do so even
+    /// if not asked (and say so). Default false.
+    pub server_no_context_takeover: bool,
+    /// Client: reset our compressor after each message (and say so). Server: ask the client to.
+    /// Default false.
+    pub client_no_context_takeover: bool,
+    /// The server's window, 8-15. Client: request it when below 15. Server: the largest window
+    /// we compress with. Default 15.
+    pub server_max_window_bits: u8,
+    /// The client's window, 8-15. Client: the largest window we compress with. Server: ask the
+    /// client for it when below 15 (if the client allows it). Default 15.
+    pub client_max_window_bits: u8,
+}
+
+#[cfg(feature = "deflate")]
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        DeflateConfig {
+            enabled: false,
+            level: 6,
+            threshold: 64,
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        }
+    }
+}
+
+#[cfg(feature = "deflate")]
+setters! { DeflateConfig {
+    /// Sets [`DeflateConfig::level`].
+    level: u32,
+    /// Sets [`DeflateConfig::threshold`].
+    threshold: usize,
+    /// Sets [`DeflateConfig::server_no_context_takeover`].
+    server_no_context_takeover: bool,
+    /// Sets [`DeflateConfig::client_no_context_takeover`].
+    client_no_context_takeover: bool,
+    /// Sets [`DeflateConfig::server_max_window_bits`].
+    server_max_window_bits: u8,
+    /// Sets [`DeflateConfig::client_max_window_bits`].
+    client_max_window_bits: u8,
+} }
+
+#[cfg(feature = "deflate")]
+impl DeflateConfig {
+    /// Enabled with defaults.
+    pub fn enabled() -> Self {
+        DeflateConfig {
+            enabled: true,
+            ..Self::default()
+        }
+    }
+}

@@ -1,16 +1,17 @@
 //! Error types of the core.
 //!
-//! Three families, by who is at fault: [`ProtocolError`] (the peer broke RFC 6455; it maps to the
-//! close code we send), [`ApiMisuse`] (our own user asked for something the protocol forbids;
-//! returned at once, nothing is sent) and [`HandshakeError`] (the opening handshake failed; it
-//! carries the HTTP status a server answers with). This module holds only types.
+//! Named by who is at fault: [`ProtocolError`] (the peer broke RFC 6455; it maps to the close
+//! code we send), [`HandshakeError`] (the opening handshake failed: the peer's request or
+//! response was wrong, or the server refused), [`Timeout`] (a timer of ours ran out), and
+//! [`ConnectionError`], which of these ended a connection (or the transport ending without a
+//! close handshake). [`ApiMisuse`] is our own user asking for something the protocol forbids;
+//! it is returned at once and nothing is sent. This module holds only types and imports no other
+//! module of the core: close codes are attached in `close`, HTTP answers in `handshake`.
 #![forbid(unsafe_code)]
 
 use std::fmt;
 
 use bytes::Bytes;
-
-use super::close::CloseCode;
 
 /// The peer broke a rule of RFC 6455 (or of a negotiated extension).
 ///
@@ -66,12 +67,6 @@ pub enum ProtocolError {
     InvalidCloseCode(u16),
     /// A close frame whose reason is not UTF-8 (5.5.1).
     InvalidCloseReason,
-    /// The transport ended without a close handshake (7.1.5: abnormal closure, 1006).
-    UnexpectedEof,
-    /// Nothing arrived within the configured idle timeout.
-    IdleTimeout,
-    /// The peer did not complete the close handshake in time.
-    CloseTimeout,
     /// A compressed message (permessage-deflate) that does not inflate.
     InvalidCompressedData(String),
     /// A negotiated extension rejected the data.
@@ -79,20 +74,6 @@ pub enum ProtocolError {
 }
 
 impl ProtocolError {
-    /// The close code this error is reported with (1002, 1007, 1009, or 1006 where no close
-    /// frame can be sent).
-    pub fn close_code(&self) -> CloseCode {
-        use ProtocolError::*;
-        match self {
-            FrameTooBig { .. } | MessageTooBig { .. } => CloseCode::TOO_BIG,
-            InvalidUtf8 { .. } | InvalidCloseReason | InvalidCompressedData(_) => {
-                CloseCode::INVALID_PAYLOAD
-            }
-            UnexpectedEof | IdleTimeout | CloseTimeout => CloseCode::ABNORMAL,
-            _ => CloseCode::PROTOCOL_ERROR,
-        }
-    }
-
     /// A short reason for the close frame (always under 123 bytes).
     pub(crate) fn reason(&self) -> &'static str {
         use ProtocolError::*;
@@ -113,9 +94,6 @@ impl ProtocolError {
             CloseFrameTooShort => "close payload of one byte",
             InvalidCloseCode(_) => "invalid close code",
             InvalidCloseReason => "invalid close reason",
-            UnexpectedEof => "unexpected eof",
-            IdleTimeout => "idle timeout",
-            CloseTimeout => "close timeout",
             InvalidCompressedData(_) => "invalid compressed data",
             Extension(_) => "extension error",
         }
@@ -161,6 +139,11 @@ pub enum ApiMisuse {
     FragmentedMessageInProgress,
     /// Text fragments did not add up to valid UTF-8.
     InvalidUtf8,
+    /// The opening handshake is not over: nothing can be sent yet.
+    HandshakeInProgress,
+    /// `accept` or `respond` was called on a connection that has no request waiting for an
+    /// answer (a client, an open connection, or a request already answered).
+    NoRequestToAnswer,
 }
 
 impl fmt::Display for ApiMisuse {
@@ -173,6 +156,8 @@ impl fmt::Display for ApiMisuse {
             CloseReasonTooLong(n) => write!(f, "close reason of {n} bytes (max 123)"),
             FragmentedMessageInProgress => f.write_str("a fragmented message is in progress"),
             InvalidUtf8 => f.write_str("text fragments are not valid UTF-8"),
+            HandshakeInProgress => f.write_str("the opening handshake is not over"),
+            NoRequestToAnswer => f.write_str("no request is waiting for an answer"),
         }
     }
 }
@@ -182,7 +167,7 @@ impl std::error::Error for ApiMisuse {}
 /// The opening handshake failed.
 ///
 /// On the server side, [`status`](Self::status) is the HTTP status to answer with and
-/// [`to_response`](Self::to_response) builds that answer.
+/// `to_response` (in [`handshake`](super::handshake)) builds that answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HandshakeError {
@@ -244,8 +229,6 @@ pub enum HandshakeError {
     UnofferedExtension(String),
     /// The transport ended before the handshake completed.
     UnexpectedEof,
-    /// The handshake did not complete within the configured time.
-    Timeout,
 }
 
 impl HandshakeError {
@@ -255,36 +238,11 @@ impl HandshakeError {
         match self {
             HeadersTooLarge { .. } | TooManyHeaders => 431,
             MethodNotGet => 405,
-            NotHttp11 => 505,
             NotUpgrade | UnsupportedVersion => 426,
             InvalidHeader(_) | ProtocolNotOffered(_) => 500,
             Rejected { status, .. } => *status,
-            Timeout => 408,
             _ => 400,
         }
-    }
-
-    /// The response a server sends for this error: the status, the headers RFC 6455 asks for
-    /// (`Sec-WebSocket-Version: 13` on version errors) and a one-line text body.
-    pub fn to_response(&self) -> super::handshake::Response {
-        let mut resp = super::handshake::Response::new(self.status());
-        match self {
-            HandshakeError::UnsupportedVersion
-            | HandshakeError::MissingVersion
-            | HandshakeError::NotUpgrade => {
-                resp.headers
-                    .push(("Sec-WebSocket-Version".into(), "13".into()));
-                if matches!(self, HandshakeError::NotUpgrade) {
-                    resp.headers.push(("Upgrade".into(), "websocket".into()));
-                }
-            }
-            HandshakeError::MethodNotGet => resp.headers.push(("Allow".into(), "GET".into())),
-            _ => {}
-        }
-        resp.headers
-            .push(("Content-Type".into(), "text/plain; charset=utf-8".into()));
-        resp.body = Bytes::from(format!("{self}\n"));
-        resp
     }
 }
 
@@ -320,9 +278,83 @@ impl fmt::Display for HandshakeError {
             UnofferedProtocol(p) => write!(f, "server chose unoffered subprotocol {p:?}"),
             UnofferedExtension(e) => write!(f, "server accepted unoffered extension {e:?}"),
             UnexpectedEof => f.write_str("connection closed during the handshake"),
-            Timeout => f.write_str("handshake timed out"),
         }
     }
 }
 
 impl std::error::Error for HandshakeError {}
+
+/// Which of our timers ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Timeout {
+    /// The opening handshake did not complete within `Config::handshake_timeout`.
+    Handshake,
+    /// Nothing arrived within `Config::idle_timeout`.
+    Idle,
+    /// The peer did not finish the close handshake within `Config::close_timeout`.
+    Close,
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Timeout::Handshake => "handshake timed out",
+            Timeout::Idle => "idle timeout",
+            Timeout::Close => "close handshake timed out",
+        })
+    }
+}
+
+impl std::error::Error for Timeout {}
+
+/// Why a connection ended without a clean close handshake, reported once in its closing event
+/// and kept in `Connection::last_error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The peer broke a rule; we failed the connection with the error's close code.
+    Protocol(ProtocolError),
+    /// The opening handshake failed (a server answered it with the error's status).
+    Handshake(HandshakeError),
+    /// One of our timers ran out.
+    Timeout(Timeout),
+    /// The transport ended (EOF, reset) before the close handshake finished: 1006.
+    UnexpectedEof,
+}
+
+impl fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectionError::Protocol(e) => write!(f, "protocol error: {e}"),
+            ConnectionError::Handshake(e) => write!(f, "handshake failed: {e}"),
+            ConnectionError::Timeout(t) => fmt::Display::fmt(t, f),
+            ConnectionError::UnexpectedEof => {
+                f.write_str("the transport ended without a close handshake")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConnectionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectionError::Protocol(e) => Some(e),
+            ConnectionError::Handshake(e) => Some(e),
+            ConnectionError::Timeout(t) => Some(t),
+            ConnectionError::UnexpectedEof => None,
+        }
+    }
+}
+
+impl From<ProtocolError> for ConnectionError {
+    fn from(e: ProtocolError) -> Self {
+        ConnectionError::Protocol(e)
+    }
+}
+
+impl From<HandshakeError> for ConnectionError {
+    fn from(e: HandshakeError) -> Self {
+        ConnectionError::Handshake(e)
+    }
+}

@@ -5,7 +5,41 @@
 //! [`apply_mask_scalar`] is the byte-at-a-time reference that the fast path is tested against.
 //! The fast path is written in safe Rust: it XORs eight bytes at a time through `u64`, which the
 //! compiler turns into SIMD on targets that have it, so no `unsafe` is needed here.
+//!
+//! Also owns where a client's masking keys come from ([`MaskSource`]): the core never draws from a
+//! global generator.
 #![forbid(unsafe_code)]
+
+/// A source of masking keys for a client's frames. The default draws them from a ChaCha
+/// generator seeded once from the operating system; tests inject fixed keys.
+pub trait MaskSource: Send {
+    /// The key for the next frame.
+    fn next_mask(&mut self) -> [u8; 4];
+}
+
+impl<F: FnMut() -> [u8; 4] + Send> MaskSource for F {
+    fn next_mask(&mut self) -> [u8; 4] {
+        self()
+    }
+}
+
+struct OsSeededMasks(rand::rngs::StdRng);
+
+impl MaskSource for OsSeededMasks {
+    fn next_mask(&mut self) -> [u8; 4] {
+        rand::Rng::next_u32(&mut self.0).to_ne_bytes()
+    }
+}
+
+/// The default source: a generator seeded from the operating system's entropy.
+pub(crate) fn default_mask_source() -> Box<dyn MaskSource> {
+    use rand::SeedableRng;
+    // The OS entropy source failing at this point leaves no safe way to mask (RFC 6455 10.3
+    // requires unpredictable keys); a client cannot proceed without one.
+    let rng = rand::rngs::StdRng::try_from_rng(&mut rand::rngs::SysRng)
+        .expect("operating system random source unavailable");
+    Box::new(OsSeededMasks(rng))
+}
 
 /// XORs `buf` with `key`, as if `buf` started `offset` bytes into the masked payload.
 ///

@@ -1,17 +1,22 @@
 //! The sans-IO core: everything of RFC 6455 that does not touch a socket.
 //!
-//! This module owns the wire format, the protocol rules and all connection state. It must never
-//! perform I/O, read a clock or use a global random number generator: time comes in through
-//! [`Connection::handle_timeout`](conn::Connection::handle_timeout), bytes through
-//! [`Connection::receive`](conn::Connection::receive), and masking keys from an injected
-//! [`MaskSource`](conn::MaskSource) (by default one generator per connection, seeded once from
+//! This module owns the wire format, the protocol rules and all connection state, from the first
+//! byte of the opening handshake to the last of the close. It must never perform I/O, read a
+//! clock or use a global random number generator: time comes in through the constructors and
+//! [`Connection::handle_timeout`](connection::Connection::handle_timeout), bytes through
+//! [`Connection::receive`](connection::Connection::receive), and masking keys from an injected
+//! [`MaskSource`](mask::MaskSource) (by default one generator per connection, seeded once from
 //! the operating system's entropy). The transport adapters only move bytes; any protocol
 //! decision they need lives here. Its tests drive time by hand (`tests/connection.rs`).
+//!
+//! The modules form an acyclic graph, lowest first: `buffer`, `mask`, `utf8`, `error` ->
+//! `frame`, `close`, `message` -> `handshake` (HTTP heads) -> `config` -> `ext` ->
+//! `connection`.
 
 pub mod buffer;
 pub mod close;
 pub mod config;
-pub mod conn;
+pub mod connection;
 pub mod error;
 pub mod ext;
 pub mod frame;

@@ -6,9 +6,9 @@
 //! connect request) and parses the proxy's replies incrementally, telling its driver how many
 //! bytes it may read next so that nothing past the proxy's reply is ever consumed. Once it is
 //! done, the stream is a tunnel to the target and the WebSocket handshake (and TLS for `wss://`)
-//! runs over it. The adapters drive it: `websock::sync::connect_via` and
-//! `websock::tokio::connect_via`, and the `connect_*` functions of both adapters, which take a
-//! [`ProxyChoice`].
+//! runs over it. Two small drivers run it over a stream: `open_tunnel` (blocking) and
+//! `open_tunnel_async` (tokio); the adapters' `connect_with` uses them for the [`ProxyChoice`]
+//! of its [`Connect`](crate::Connect) options.
 //!
 //! # Where the proxy comes from
 //!
@@ -60,10 +60,16 @@
 mod env;
 mod http;
 mod socks5;
+#[cfg(any(feature = "sync", feature = "tokio"))]
+mod tunnel;
 
 use std::fmt;
 
 pub use env::no_proxy_matches;
+#[cfg(feature = "sync")]
+pub use tunnel::open_tunnel;
+#[cfg(feature = "tokio")]
+pub use tunnel::open_tunnel_async;
 
 use crate::proto::handshake::client::Uri;
 
@@ -367,6 +373,17 @@ impl ProxyHandshake {
             Machine::Http(m) => m.receive(data),
             Machine::Socks5(m) => m.receive(data),
         }
+    }
+
+    /// Takes bytes read within [`max_read`](Self::max_read): all of them must be reply.
+    pub fn receive_reply(&mut self, data: &[u8]) -> Result<(), ProxyError> {
+        if data.is_empty() {
+            return Err(ProxyError::UnexpectedEof);
+        }
+        if self.receive(data)? < data.len() {
+            return Err(ProxyError::BadReply("data after the reply"));
+        }
+        Ok(())
     }
 
     /// Whether the tunnel is open (and nothing is left to send).

@@ -7,9 +7,10 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use super::{arm, read_some, write_chunks, Stream, TryClone, WebSocket};
+use super::stream::{arm, feed, read_some, write_chunks};
+use super::{Stream, TryClone, WebSocket};
 use crate::error::event_to_item;
-use crate::{CloseFrame, Connection, Error, Event, Message, Transmit};
+use crate::{CloseFrame, Connection, Error, Event, Message, Transmit, TransportVerdict};
 
 struct Shared<S> {
     conn: Mutex<Connection>,
@@ -27,27 +28,24 @@ impl<S: Stream> Shared<S> {
     fn flush(&self) -> Result<(), Error> {
         let mut out = lock(&self.out);
         loop {
-            let (chunks, shutdown) = {
+            let mut chunks = Vec::new();
+            let mut shutdown = false;
+            {
                 let mut conn = lock(&self.conn);
-                let mut chunks = Vec::new();
-                let mut shutdown = false;
                 while let Some(t) = conn.poll_transmit() {
                     match t {
                         Transmit::Data(b) => chunks.push(b),
                         Transmit::Shutdown => shutdown = true,
                     }
                 }
-                (chunks, shutdown)
-            };
+            }
             if chunks.is_empty() && !shutdown {
                 return Ok(());
             }
             if let Err(e) = write_chunks(&mut *out, &chunks) {
-                let mut conn = lock(&self.conn);
-                if conn.state() == crate::State::Open {
+                if lock(&self.conn).transport_failed() == TransportVerdict::Report {
                     return Err(e.into());
                 }
-                conn.receive_eof();
             }
             if shutdown {
                 let _ = out.shutdown_write();
@@ -66,15 +64,13 @@ impl<S: Stream + TryClone> WebSocket<S> {
             conn: Mutex::new(self.conn),
             out: Mutex::new(self.stream),
         });
-        Ok((
-            Reader {
-                stream: read_half,
-                shared: shared.clone(),
-                scratch: Vec::new(),
-                armed: None,
-            },
-            Writer { shared },
-        ))
+        let reader = Reader {
+            stream: read_half,
+            shared: shared.clone(),
+            scratch: Vec::new(),
+            armed: None,
+        };
+        Ok((reader, Writer { shared }))
     }
 }
 
@@ -87,20 +83,24 @@ pub struct Reader<S> {
 }
 
 impl<S: Stream> Reader<S> {
-    /// As [`WebSocket::read`].
-    pub fn read(&mut self) -> Result<Message, Error> {
-        let ev = self.read_event()?;
-        event_to_item(ev, &lock(&self.shared.conn))
+    /// As [`WebSocket::recv`].
+    pub fn recv(&mut self) -> Result<Message, Error> {
+        loop {
+            if let Some(item) = event_to_item(self.recv_event()?) {
+                return item;
+            }
+        }
     }
 
-    /// As [`WebSocket::read_event`].
-    pub fn read_event(&mut self) -> Result<Event, Error> {
+    /// As [`WebSocket::recv_event`].
+    pub fn recv_event(&mut self) -> Result<Event, Error> {
         loop {
             let (event, terminated, deadline, size) = {
                 let mut conn = lock(&self.shared.conn);
                 conn.handle_timeout(Instant::now());
+                let ev = conn.poll_event();
                 (
-                    conn.poll_event(),
+                    ev,
                     conn.is_terminated(),
                     conn.poll_timeout(),
                     conn.config().read_size,
@@ -115,15 +115,11 @@ impl<S: Stream> Reader<S> {
             }
             arm(&mut self.stream, &mut self.armed, deadline)?;
             self.scratch.resize(size, 0);
-            let result = read_some(&mut self.stream, &mut self.scratch);
-            let mut conn = lock(&self.shared.conn);
-            match result {
-                Ok(Some(0)) => conn.receive_eof(),
-                Ok(Some(n)) => conn.receive(&self.scratch[..n]),
-                Ok(None) => {}
-                Err(_) if conn.state() != crate::State::Open => conn.receive_eof(),
-                Err(e) => return Err(e.into()),
-            }
+            let read = read_some(&mut self.stream, &mut self.scratch);
+            let scratch = &self.scratch;
+            feed(&mut lock(&self.shared.conn), read, |c, n| {
+                c.receive(&scratch[..n])
+            })?;
         }
     }
 }
@@ -135,19 +131,36 @@ pub struct Writer<S> {
 
 impl<S: Stream> Writer<S> {
     /// Sends a message and flushes.
-    pub fn send(&self, msg: impl Into<Message>) -> Result<(), Error> {
-        lock(&self.shared.conn).send(msg.into())?;
+    pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
+        self.write(msg)?;
+        self.flush()
+    }
+
+    /// As [`WebSocket::write`]: queues a message (flushing past the high-water mark).
+    pub fn write(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
+        let mut conn = lock(&self.shared.conn);
+        conn.send(msg.into())?;
+        let over = conn.transmit_len() >= conn.config().write_buffer_high_water;
+        drop(conn);
+        if over {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything queued.
+    pub fn flush(&mut self) -> Result<(), Error> {
         self.shared.flush()
     }
 
     /// Starts the close handshake; the reader sees it through.
-    pub fn close(&self, frame: Option<CloseFrame>) -> Result<(), Error> {
-        lock(&self.shared.conn).send_close(frame)?;
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
+        lock(&self.shared.conn).close(frame)?;
         self.shared.flush()
     }
 
     /// Runs `f` on the connection (for fragments, state, settings), then flushes.
-    pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> Result<T, Error> {
+    pub fn with_connection<T>(&mut self, f: impl FnOnce(&mut Connection) -> T) -> Result<T, Error> {
         let r = f(&mut lock(&self.shared.conn));
         self.shared.flush()?;
         Ok(r)

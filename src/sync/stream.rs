@@ -1,15 +1,107 @@
-//! The streams the blocking adapter drives: the [`Stream`] trait (reads with a timeout, write
-//! half-close), its implementations for TCP, TLS and any `Read + Write` ([`Plain`]), and
-//! [`MaybeTls`], a client's plain or TLS stream. Transport glue only: no WebSocket rule here.
+//! Transport glue: the [`Stream`] trait (reads with a timeout, write half-close) for TCP and
+//! TLS, [`MaybeTls`] (a client's stream), and the steps of the drive loop. No WebSocket rule.
 #![forbid(unsafe_code)]
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::{Connection, Error, Transmit, TransportVerdict};
+
+/// Writes everything the connection has queued, vectored, then shuts down if it asks.
+pub(super) fn write_out<S: Stream + ?Sized>(s: &mut S, conn: &mut Connection) -> io::Result<()> {
+    while conn.transmit_len() > 0 {
+        let mut iov = [IoSlice::new(&[]); 64];
+        let k = iov
+            .iter_mut()
+            .zip(conn.transmit_chunks())
+            .map(|(slot, c)| *slot = IoSlice::new(c))
+            .count();
+        match s.write_vectored(&iov[..k]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => conn.advance_transmit(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    s.flush()?;
+    if let Some(Transmit::Shutdown) = conn.poll_transmit() {
+        // The peer may already be gone; the connection is over either way.
+        let _ = s.shutdown_write();
+    }
+    Ok(())
+}
+
+/// Writes owned chunks (taken from a shared connection) in full.
+pub(super) fn write_chunks<S: Stream + ?Sized>(s: &mut S, chunks: &[Bytes]) -> io::Result<()> {
+    let mut iov: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
+    let mut rest = &mut iov[..];
+    while !rest.is_empty() {
+        match s.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    s.flush()
+}
+
+/// One read into `buf`: `Ok(None)` when it timed out or was interrupted (check the timers).
+pub(crate) fn read_some<S: Stream + ?Sized>(
+    s: &mut S,
+    buf: &mut [u8],
+) -> io::Result<Option<usize>> {
+    match s.read(buf) {
+        Ok(n) => Ok(Some(n)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Hands the outcome of a read to the connection (`commit` feeds `n` bytes read); a failed
+/// read is the core's to judge.
+pub(super) fn feed(
+    conn: &mut Connection,
+    read: io::Result<Option<usize>>,
+    commit: impl FnOnce(&mut Connection, usize),
+) -> Result<(), Error> {
+    match read {
+        Ok(Some(0)) => conn.receive_eof(),
+        Ok(Some(n)) => commit(conn, n),
+        Ok(None) => {}
+        Err(e) if conn.transport_failed() == TransportVerdict::Report => return Err(e.into()),
+        Err(_) => {}
+    }
+    Ok(())
+}
+
+/// Sets the read timeout to the connection's next deadline, calling the OS only on change.
+pub(super) fn arm<S: Stream + ?Sized>(
+    s: &mut S,
+    armed: &mut Option<Option<Instant>>,
+    deadline: Option<Instant>,
+) -> io::Result<()> {
+    if *armed != Some(deadline) {
+        let now = Instant::now();
+        s.set_read_timeout(deadline.map(|d| d.saturating_duration_since(now)))?;
+        *armed = Some(deadline);
+    }
+    Ok(())
+}
 
 /// A byte stream the adapter can drive. The provided methods do nothing; [`TcpStream`] and TLS
-/// over it implement them so that timeouts and TCP half-close work. Wrap any other
-/// `Read + Write` in [`Plain`].
+/// over it implement them so that timeouts and TCP half-close work. Any other `Read + Write`
+/// needs only `impl Stream for MyStream {}`.
 pub trait Stream: Read + Write {
     /// Bounds the next blocking read (the adapter's timers). `None`: no bound.
     fn set_read_timeout(&mut self, _timeout: Option<Duration>) -> io::Result<()> {
@@ -31,47 +123,20 @@ impl Stream for TcpStream {
     }
 }
 
-impl<S: Stream + ?Sized> Stream for &mut S {
-    fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
-        (**self).set_read_timeout(t)
-    }
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        (**self).shutdown_write()
-    }
+/// `Stream` through a pointer to one.
+macro_rules! through {
+    ($($t:ty),*) => {$(
+        impl<S: Stream + ?Sized> Stream for $t {
+            fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+                (**self).set_read_timeout(t)
+            }
+            fn shutdown_write(&mut self) -> io::Result<()> {
+                (**self).shutdown_write()
+            }
+        }
+    )*};
 }
-
-impl<S: Stream + ?Sized> Stream for Box<S> {
-    fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
-        (**self).set_read_timeout(t)
-    }
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        (**self).shutdown_write()
-    }
-}
-
-/// Any `Read + Write`, without timeouts or half-close.
-#[derive(Debug)]
-pub struct Plain<S>(pub S);
-
-impl<S: Read> Read for Plain<S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl<S: Write> Write for Plain<S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.write_vectored(bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
-    }
-}
-
-impl<S: Read + Write> Stream for Plain<S> {}
+through!(&mut S, Box<S>);
 
 /// A stream that can be cloned into a second handle on the same socket.
 pub trait TryClone: Sized {
@@ -95,58 +160,57 @@ pub enum MaybeTls {
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
 }
 
+impl MaybeTls {
+    /// The client's stream for `options`' URL over `tcp`: TLS for `wss://`.
+    pub(super) fn client(tcp: TcpStream, options: &crate::Connect) -> Result<MaybeTls, Error> {
+        if !options.uri().tls {
+            return Ok(MaybeTls::Plain(tcp));
+        }
+        #[cfg(feature = "rustls")]
+        {
+            let conn = crate::tls::client_connection(&options.uri().host, options.tls.clone())?;
+            Ok(MaybeTls::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
+        }
+        #[cfg(not(feature = "rustls"))]
+        Err(crate::HandshakeError::InvalidUri("wss:// needs the rustls feature").into())
+    }
+}
+
+/// Runs `$e` on whichever stream a [`MaybeTls`] holds.
+macro_rules! each {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            MaybeTls::Plain($s) => $e,
+            #[cfg(feature = "rustls")]
+            MaybeTls::Tls($s) => $e,
+        }
+    };
+}
+
 impl Read for MaybeTls {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            MaybeTls::Plain(s) => s.read(buf),
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls(s) => s.read(buf),
-        }
+        each!(self, s => s.read(buf))
     }
 }
 
 impl Write for MaybeTls {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            MaybeTls::Plain(s) => s.write(buf),
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls(s) => s.write(buf),
-        }
+        each!(self, s => s.write(buf))
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            MaybeTls::Plain(s) => s.write_vectored(bufs),
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls(s) => s.write_vectored(bufs),
-        }
+        each!(self, s => s.write_vectored(bufs))
     }
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            MaybeTls::Plain(s) => s.flush(),
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls(s) => s.flush(),
-        }
+        each!(self, s => s.flush())
     }
 }
 
 impl Stream for MaybeTls {
     fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
-        match self {
-            MaybeTls::Plain(s) => Stream::set_read_timeout(s, t),
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls(s) => Stream::set_read_timeout(&mut s.sock, t),
-        }
+        each!(self, s => Stream::set_read_timeout(s, t))
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
-        match self {
-            MaybeTls::Plain(s) => s.shutdown_write(),
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls(s) => {
-                s.conn.send_close_notify();
-                let _ = s.flush();
-                s.sock.shutdown_write()
-            }
-        }
+        each!(self, s => s.shutdown_write())
     }
 }
 

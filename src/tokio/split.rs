@@ -1,9 +1,6 @@
-//! Split halves of a tokio WebSocket: a sink and a stream for two tasks, over one driver.
-//!
-//! Both halves lock the one driver for the length of a poll (never across an await), so auto-pong
-//! and the close handshake work whichever half is polled. Each half's waker is stored, and the
-//! I/O object is given a waker that wakes both: a read or write readiness one half registered
-//! can never strand the other half's task.
+//! Split halves of a tokio WebSocket for two tasks, over one driver locked for the length of a
+//! poll (never across an await), so pongs and the close handshake work whichever half polls. The
+//! I/O object gets a waker that wakes both halves: neither can strand the other's task.
 #![forbid(unsafe_code)]
 
 use std::future::poll_fn;
@@ -16,25 +13,25 @@ use futures_core::Stream;
 use futures_sink::Sink;
 
 use super::stream::Driver;
-use crate::error::{event_to_item, Error};
+use crate::error::Error;
 use crate::{CloseFrame, Connection, Event, Message};
 
+/// The halves' wakers: the reader's, then the writer's.
 #[derive(Default)]
-struct Wakers {
-    stream: Mutex<Option<Waker>>,
-    sink: Mutex<Option<Waker>>,
-}
+struct Wakers([Mutex<Option<Waker>>; 2]);
+
+const READER: usize = 0;
+const WRITER: usize = 1;
 
 impl Wake for Wakers {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        for slot in [&self.stream, &self.sink] {
-            if let Some(w) = lock(slot).take() {
-                w.wake();
-            }
-        }
+        self.0
+            .iter()
+            .filter_map(|slot| lock(slot).take())
+            .for_each(Waker::wake);
     }
 }
 
@@ -48,71 +45,77 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<S> Shared<S> {
-    /// Runs `f` on the driver with a waker that wakes both halves.
+    /// Runs `f` on the driver for half `side`, with a waker that wakes both halves.
     fn with<R>(
         &self,
         cx: &mut Context<'_>,
-        sink_side: bool,
+        side: usize,
         f: impl FnOnce(&mut Driver<S>, &mut Context<'_>) -> R,
     ) -> R {
-        let slot = if sink_side {
-            &self.wakers.sink
-        } else {
-            &self.wakers.stream
-        };
-        *lock(slot) = Some(cx.waker().clone());
+        *lock(&self.wakers.0[side]) = Some(cx.waker().clone());
         let waker = Waker::from(self.wakers.clone());
-        let mut both = Context::from_waker(&waker);
-        f(&mut lock(&self.driver), &mut both)
+        f(&mut lock(&self.driver), &mut Context::from_waker(&waker))
     }
 }
 
-pub(crate) fn split<S>(driver: Driver<S>) -> (WsSink<S>, WsStream<S>) {
+pub(crate) fn split<S>(driver: Driver<S>) -> (Reader<S>, Writer<S>) {
     let shared = Arc::new(Shared {
         driver: Mutex::new(driver),
         wakers: Arc::default(),
     });
-    (
-        WsSink {
-            shared: shared.clone(),
-        },
-        WsStream { shared },
-    )
+    let reader = Reader {
+        shared: shared.clone(),
+    };
+    (reader, Writer { shared })
 }
 
-/// The sending half of a split WebSocket.
-pub struct WsSink<S> {
+/// The writing half of a split WebSocket (a [`Sink`] of messages).
+pub struct Writer<S> {
     shared: Arc<Shared<S>>,
 }
 
-/// The receiving half of a split WebSocket.
-pub struct WsStream<S> {
+/// The reading half of a split WebSocket (a [`Stream`] of messages).
+pub struct Reader<S> {
     shared: Arc<Shared<S>>,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WsSink<S> {
-    /// Sends a message (waits while the output is over the high-water mark).
+impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
+    /// Sends a message (waits while the output is over the high-water mark) and flushes.
     pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
+        self.write(msg).await?;
+        self.flush().await
+    }
+
+    /// Queues a message (after waiting while the output is over the high-water mark).
+    pub async fn write(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         let msg = msg.into();
-        poll_fn(|cx| self.shared.with(cx, true, |d, cx| d.poll_ready(cx))).await?;
-        lock(&self.shared.driver).conn.send(msg)?;
-        poll_fn(|cx| self.shared.with(cx, true, |d, cx| d.poll_write_out(cx))).await
+        poll_fn(|cx| self.shared.with(cx, WRITER, |d, cx| d.poll_ready(cx))).await?;
+        Ok(lock(&self.shared.driver).conn.send(msg)?)
+    }
+
+    /// Writes everything queued.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.shared.with(cx, WRITER, |d, cx| d.poll_flush(cx))).await
     }
 
     /// Starts the close handshake; the stream half sees it through.
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
-        lock(&self.shared.driver).conn.send_close(frame)?;
-        poll_fn(|cx| self.shared.with(cx, true, |d, cx| d.poll_write_out(cx))).await
+        lock(&self.shared.driver).conn.close(frame)?;
+        self.flush().await
     }
 
-    /// Runs `f` on the connection (fragments, state); flush afterwards with `send` or `close`,
-    /// or through the `Sink` API.
-    pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
-        f(&mut lock(&self.shared.driver).conn)
+    /// Runs `f` on the connection (for fragments, state, settings), then flushes.
+    pub async fn with_connection<T>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> T,
+    ) -> Result<T, Error> {
+        let r = f(&mut lock(&self.shared.driver).conn);
+        self.flush().await?;
+        Ok(r)
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> Reader<S> {
     /// The next message (`None` once the connection is over).
     pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
         poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
@@ -120,26 +123,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
 
     /// The next event (use this in streaming mode).
     pub async fn recv_event(&mut self) -> Option<Result<Event, Error>> {
-        poll_fn(|cx| self.shared.with(cx, false, |d, cx| d.poll_event(cx))).await
+        poll_fn(|cx| self.shared.with(cx, READER, |d, cx| d.poll_event(cx))).await
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WsStream<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Reader<S> {
     type Item = Result<Message, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.shared.with(cx, false, |d, cx| {
-            d.poll_event(cx)
-                .map(|ev| ev.map(|r| r.and_then(|ev| event_to_item(ev, &d.conn))))
-        })
+        self.shared.with(cx, READER, |d, cx| d.poll_message(cx))
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WsSink<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for Writer<S> {
     type Error = Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.shared.with(cx, true, |d, cx| d.poll_ready(cx))
+        self.shared.with(cx, WRITER, |d, cx| d.poll_ready(cx))
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
@@ -147,10 +147,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WsSink<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.shared.with(cx, true, |d, cx| d.poll_write_out(cx))
+        self.shared.with(cx, WRITER, |d, cx| d.poll_flush(cx))
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.shared.with(cx, true, |d, cx| d.poll_close(cx))
+        self.shared.with(cx, WRITER, |d, cx| d.poll_close(cx))
     }
 }

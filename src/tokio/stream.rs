@@ -1,5 +1,5 @@
-//! The driver shared by the whole connection and its split halves: one connection, one I/O
-//! object, one timer. It only moves bytes and time; the connection decides everything.
+//! The driver of a connection and its split halves: one I/O object, one timer, and the one loop
+//! ([`Driver::poll_event`]) for the handshake and the frames. Also [`MaybeTls`].
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -12,12 +12,11 @@ use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::net::TcpStream;
 use ::tokio::time::Sleep;
 
-use crate::error::Error;
-use crate::{CloseCode, CloseFrame, Connection, Event, State, Transmit};
+use crate::error::{event_to_item, Error};
+use crate::{CloseCode, CloseFrame, Connection, Event, Message, Transmit, TransportVerdict};
 
-/// Size of the per-thread read buffer shared by every connection the thread drives.
+/// The per-thread read buffer's size, shared by every connection the thread drives.
 const SCRATCH_SIZE: usize = 64 << 10;
-
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -43,45 +42,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 
     /// Writes everything queued (vectored), then the shutdown if one is due, then flushes.
-    pub(crate) fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        loop {
-            if self.conn.transmit_len() > 0 {
-                let mut iov = [IoSlice::new(&[]); 64];
-                let mut k = 0;
-                for (slot, chunk) in iov.iter_mut().zip(self.conn.transmit_chunks()) {
-                    *slot = IoSlice::new(chunk);
-                    k += 1;
-                }
-                let n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &iov[..k]))?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
-                }
-                self.conn.advance_transmit(n);
-                continue;
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.conn.transmit_len() > 0 {
+            let mut iov = [IoSlice::new(&[]); 64];
+            let chunks = self.conn.transmit_chunks();
+            let k = iov
+                .iter_mut()
+                .zip(chunks)
+                .map(|(s, c)| *s = IoSlice::new(c))
+                .count();
+            match ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &iov[..k]))? {
+                0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                n => self.conn.advance_transmit(n),
             }
-            if let Some(Transmit::Shutdown) = self.conn.poll_transmit() {
-                self.shutdown_pending = true;
-            }
-            if self.shutdown_pending {
-                // The peer may be gone already; the connection is over either way.
-                let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
-                self.shutdown_pending = false;
-                return Poll::Ready(Ok(()));
-            }
-            return Pin::new(&mut self.io).poll_flush(cx).map_err(Error::from);
         }
+        if let Some(Transmit::Shutdown) = self.conn.poll_transmit() {
+            self.shutdown_pending = true;
+        }
+        if self.shutdown_pending {
+            // The peer may be gone already; the connection is over either way.
+            let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
+            self.shutdown_pending = false;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
-    /// As `poll_write_out`, but once closing has begun a vanished peer just ends the connection.
-    fn poll_write_or_end(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        match self.poll_write_out(cx) {
-            Poll::Ready(Err(_)) if self.conn.state() != State::Open => {
-                self.conn.receive_eof();
-                while self.conn.poll_transmit().is_some() {}
-                self.shutdown_pending = false;
-                Poll::Ready(Ok(()))
+    /// Writes everything queued; a transport failure is the core's to judge.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        match ready!(self.poll_write_out(cx)) {
+            Err(e) if self.conn.transport_failed() == TransportVerdict::Report => {
+                Poll::Ready(Err(e.into()))
             }
-            other => other,
+            _ => Poll::Ready(Ok(())),
         }
     }
 
@@ -101,27 +94,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         sleep.as_mut().poll(cx)
     }
 
-    /// The next event, driving reads, writes and timers as needed.
+    /// The next event: the adapter's one loop of time, events, writes, then a read.
     pub(crate) fn poll_event(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Event, Error>>> {
-        // One clock read per poll: nothing in between waits, except that a timer which fired
-        // means time moved past a deadline, so it is read again then.
+        // One clock read per poll, and again only after a timer fired.
         let mut now = Instant::now();
         loop {
             self.conn.handle_timeout(now);
-            if let Some(ev) = self.conn.poll_event() {
-                // Push out what this produced (pongs, close replies); a write that would block
-                // finishes on a later poll.
-                if let Poll::Ready(Err(e)) = self.poll_write_or_end(cx) {
-                    return Poll::Ready(Some(Err(e)));
-                }
-                return Poll::Ready(Some(Ok(ev)));
-            }
-            let written = self.poll_write_or_end(cx);
-            if let Poll::Ready(Err(e)) = written {
+            let event = self.conn.poll_event();
+            // Push out what this produced; a write that would block finishes on a later poll.
+            if let Poll::Ready(Err(e)) = self.poll_flush(cx) {
                 return Poll::Ready(Some(Err(e)));
+            }
+            if let Some(ev) = event {
+                return Poll::Ready(Some(Ok(ev)));
             }
             if self.conn.is_terminated() {
                 return Poll::Ready(None);
@@ -134,28 +122,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 // Output is backed up (the write above registered for writability).
                 return Poll::Pending;
             }
-            let read = match self.poll_read_some(cx) {
-                Poll::Ready(r) => r,
+            match self.poll_read_some(cx) {
                 Poll::Pending => {
                     self.conn.release_idle_buffers();
                     return Poll::Pending;
                 }
-            };
-            match read {
-                Ok(0) => self.conn.receive_eof(),
-                Ok(_) => {}
-                // A reset once closing has begun just ends the connection.
-                Err(_) if self.conn.state() != State::Open => self.conn.receive_eof(),
-                Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                Poll::Ready(Ok(0)) => self.conn.receive_eof(),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    if self.conn.transport_failed() == TransportVerdict::Report {
+                        return Poll::Ready(Some(Err(e.into())));
+                    }
+                }
             }
         }
     }
 
-    /// One read into the connection. Between frames it reads into the thread's scratch buffer
-    /// and hands the bytes over with `receive`, which keeps only what the messages need: no
-    /// per-connection read buffer is allocated (and zeroed) on every wake-up, and one read
-    /// can take many pipelined frames. With part of a frame held it reads straight into the
-    /// connection's buffer, so a large frame is not copied twice.
+    /// The next message for a reader (handshake events are skipped).
+    pub(crate) fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, Error>>> {
+        while let Some(ev) = ready!(self.poll_event(cx)) {
+            match ev.map(event_to_item) {
+                Ok(None) => {}
+                Ok(Some(item)) => return Poll::Ready(Some(item)),
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+        Poll::Ready(None)
+    }
+
+    /// One read into the connection: between frames into the thread's scratch buffer (no
+    /// buffer per connection, many pipelined frames per read), inside a frame straight into
+    /// the connection's buffer (a large frame is not copied twice).
     fn poll_read_some(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if !self.conn.has_partial_input() {
             let scratched = SCRATCH.with(|cell| {
@@ -166,54 +166,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     scratch.resize(SCRATCH_SIZE, 0);
                 }
                 let mut buf = ReadBuf::new(&mut scratch[..]);
-                Some(match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
-                    Poll::Ready(Ok(())) => {
-                        let n = buf.filled().len();
-                        if n > 0 {
-                            self.conn.receive(buf.filled());
-                        }
-                        Poll::Ready(Ok(n))
+                let polled = Pin::new(&mut self.io).poll_read(cx, &mut buf);
+                Some(polled.map_ok(|()| {
+                    if !buf.filled().is_empty() {
+                        self.conn.receive(buf.filled());
                     }
-                    other => other.map_ok(|()| 0),
-                })
+                    buf.filled().len()
+                }))
             });
             if let Some(poll) = scratched {
                 return poll;
             }
         }
         let mut buf = ReadBuf::new(self.conn.receive_buf());
-        let n = match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
-            Ok(()) => buf.filled().len(),
-            Err(e) => return Poll::Ready(Err(e)),
-        };
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
+        let n = buf.filled().len();
         if n > 0 {
             self.conn.receive_commit(n);
         }
         Poll::Ready(Ok(n))
     }
 
-    /// Backpressure: ready to take a message once the unwritten output is under the high-water
-    /// mark.
+    /// Backpressure: ready once the unwritten output is under the high-water mark.
     pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if self.conn.transmit_len() >= self.conn.config().write_buffer_high_water {
-            ready!(self.poll_write_out(cx))?;
+            ready!(self.poll_flush(cx))?;
         }
         Poll::Ready(Ok(()))
     }
 
     /// Sends a normal close if none was sent, and flushes.
     pub(crate) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.conn.can_send_close() {
-            self.conn
-                .send_close(Some(CloseFrame::new(CloseCode::NORMAL, "")))?;
-        }
-        self.poll_write_or_end(cx)
+        let _ = self
+            .conn
+            .close(Some(CloseFrame::new(CloseCode::NORMAL, "")));
+        self.poll_flush(cx)
     }
 }
 
 /// A client's stream: plain TCP, or TLS over it.
 #[derive(Debug)]
-pub enum MaybeTlsStream {
+pub enum MaybeTls {
     /// `ws://`
     Plain(TcpStream),
     /// `wss://`
@@ -221,52 +214,64 @@ pub enum MaybeTlsStream {
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
-macro_rules! delegate {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self.get_mut() {
-            MaybeTlsStream::Plain($s) => $e,
+impl MaybeTls {
+    /// The client's stream for `options`' URL over `tcp`: TLS for `wss://`.
+    pub(super) async fn client(tcp: TcpStream, options: &crate::Connect) -> Result<Self, Error> {
+        if !options.uri().tls {
+            return Ok(MaybeTls::Plain(tcp));
+        }
+        #[cfg(feature = "rustls")]
+        {
+            let tls = options.tls.clone();
+            let tls = tls.unwrap_or_else(crate::tls::default_client_config);
+            let name = crate::tls::server_name(&options.uri().host)?;
+            let stream = tokio_rustls::TlsConnector::from(tls)
+                .connect(name, tcp)
+                .await?;
+            Ok(MaybeTls::Tls(Box::new(stream)))
+        }
+        #[cfg(not(feature = "rustls"))]
+        Err(crate::HandshakeError::InvalidUri("wss:// needs the rustls feature").into())
+    }
+}
+
+/// Runs `$e` on whichever stream a [`MaybeTls`] holds.
+macro_rules! each {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            MaybeTls::Plain($s) => $e,
             #[cfg(feature = "rustls")]
-            MaybeTlsStream::Tls($s) => $e,
+            MaybeTls::Tls($s) => $e,
         }
     };
 }
 
-impl AsyncRead for MaybeTlsStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        delegate!(self, s => Pin::new(s).poll_read(cx, buf))
+type Io<T> = Poll<io::Result<T>>;
+
+impl AsyncRead for MaybeTls {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Io<()> {
+        each!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
-impl AsyncWrite for MaybeTlsStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        delegate!(self, s => Pin::new(s).poll_write(cx, buf))
+impl AsyncWrite for MaybeTls {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Io<usize> {
+        each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        delegate!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+        b: &[IoSlice<'_>],
+    ) -> Io<usize> {
+        each!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, b))
     }
     fn is_write_vectored(&self) -> bool {
-        match self {
-            MaybeTlsStream::Plain(s) => s.is_write_vectored(),
-            #[cfg(feature = "rustls")]
-            MaybeTlsStream::Tls(s) => s.is_write_vectored(),
-        }
+        each!(self, s => s.is_write_vectored())
     }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, s => Pin::new(s).poll_flush(cx))
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Io<()> {
+        each!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
     }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, s => Pin::new(s).poll_shutdown(cx))
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Io<()> {
+        each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
     }
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use websock::proto::handshake::server::Accept;
-use websock::{Config, Message};
+use websock::{Config, Message, Outcome};
 
 pub fn config() -> Config {
     Config::default()
@@ -30,9 +30,8 @@ pub fn tokio_echo_server(config: Config) -> SocketAddr {
                 let (tcp, _) = listener.accept().await.unwrap();
                 let config = config.clone();
                 tokio::spawn(async move {
-                    let Ok(mut ws) =
-                        websock::tokio::accept_with(tcp, config, |_| Ok(Accept::new())).await
-                    else {
+                    let accepted = websock::tokio::accept_with(tcp, config, |_| Ok(Accept::new()));
+                    let Ok(Outcome::WebSocket(mut ws)) = accepted.await else {
                         return;
                     };
                     while let Some(Ok(msg)) = ws.recv().await {
@@ -56,8 +55,8 @@ pub fn sync_echo_server(config: Config) -> SocketAddr {
             let Ok(tcp) = tcp else { continue };
             let config = config.clone();
             std::thread::spawn(move || {
-                if let Ok(mut ws) =
-                    websock::sync::accept_with_config(tcp, config, |_| Ok(Accept::new()))
+                if let Ok(Outcome::WebSocket(mut ws)) =
+                    websock::sync::accept_with(tcp, config, |_| Ok(Accept::new()))
                 {
                     sync_echo(&mut ws);
                 }
@@ -70,7 +69,7 @@ pub fn sync_echo_server(config: Config) -> SocketAddr {
 /// Echoes data messages on a blocking WebSocket until the connection ends.
 pub fn sync_echo<S: websock::sync::Stream>(ws: &mut websock::sync::WebSocket<S>) {
     loop {
-        match ws.read() {
+        match ws.recv() {
             Ok(m) if m.is_data() => {
                 if ws.send(m).is_err() {
                     return;

@@ -84,11 +84,11 @@ async fn websock_tokio(tcp: TcpStream) -> Result<(), websock::Error> {
 fn websock_sync(tcp: std::net::TcpStream) -> Result<(), websock::Error> {
     use websock::{Error, Event};
     let _ = tcp.set_nodelay(true);
-    let mut ws = websock::sync::accept_with_config(tcp, websock_config(), |_| {
+    let mut ws = websock::sync::accept_with(tcp, websock_config(), |_| {
         Ok(websock::proto::handshake::server::Accept::new())
     })?;
     loop {
-        let msg = match ws.read() {
+        let msg = match ws.recv() {
             Ok(m) => m,
             Err(Error::ConnectionClosed) => return Ok(()),
             Err(e) => return Err(e),

@@ -3,7 +3,9 @@
 //! Owns the parameter rules (`server_no_context_takeover`, `client_no_context_takeover`,
 //! `server_max_window_bits`, `client_max_window_bits`), and compressing and inflating message
 //! payloads with `flate2` (the zlib-rs backend, pure Rust, the only flate2 backend that takes a
-//! window size). It never sees frames or sockets: `conn` hands it payloads.
+//! window size). It never sees frames or sockets: the connection hands it payloads through
+//! [`Codec`](super::Codec). It knows nothing of roles: negotiation turns the server/client terms
+//! into ours and the peer's ([`DeflateTerms`]).
 //!
 //! ## Windows of 8 bits
 //!
@@ -26,7 +28,7 @@
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-use crate::proto::conn::Role;
+pub use crate::proto::config::DeflateConfig;
 use crate::proto::error::{HandshakeError, ProtocolError};
 use crate::proto::handshake::ExtensionOffer;
 
@@ -35,59 +37,6 @@ pub const NAME: &str = "permessage-deflate";
 
 /// The bytes a sync flush ends with, removed on the wire (RFC 7692 7.2.1).
 const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
-
-/// What a side is willing to use and agree to. Part of [`Config`](crate::Config).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DeflateConfig {
-    /// Offer (client) or accept (server) permessage-deflate. Default false.
-    pub enabled: bool,
-    /// Compression level, 0-9. Default 6.
-    pub level: u32,
-    /// Messages shorter than this go out uncompressed (RSV1 clear). Default 64 bytes.
-    pub threshold: usize,
-    /// Client: ask the server to reset its compressor after each message. Server: do so even
-    /// if not asked (and say so). Default false.
-    pub server_no_context_takeover: bool,
-    /// Client: reset our compressor after each message (and say so). Server: ask the client to.
-    /// Default false.
-    pub client_no_context_takeover: bool,
-    /// The server's window, 8-15. Client: request it when below 15. Server: the largest window
-    /// we compress with. Default 15.
-    pub server_max_window_bits: u8,
-    /// The client's window, 8-15. Client: the largest window we compress with. Server: ask the
-    /// client for it when below 15 (if the client allows it). Default 15.
-    pub client_max_window_bits: u8,
-}
-
-impl Default for DeflateConfig {
-    fn default() -> Self {
-        DeflateConfig {
-            enabled: false,
-            level: 6,
-            threshold: 64,
-            server_no_context_takeover: false,
-            client_no_context_takeover: false,
-            server_max_window_bits: 15,
-            client_max_window_bits: 15,
-        }
-    }
-}
-
-crate::proto::config::setters! { DeflateConfig {
-    /// Sets [`DeflateConfig::level`].
-    level: u32,
-    /// Sets [`DeflateConfig::threshold`].
-    threshold: usize,
-    /// Sets [`DeflateConfig::server_no_context_takeover`].
-    server_no_context_takeover: bool,
-    /// Sets [`DeflateConfig::client_no_context_takeover`].
-    client_no_context_takeover: bool,
-    /// Sets [`DeflateConfig::server_max_window_bits`].
-    server_max_window_bits: u8,
-    /// Sets [`DeflateConfig::client_max_window_bits`].
-    client_max_window_bits: u8,
-} }
 
 /// The parameters in force after negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +49,49 @@ pub struct DeflateParams {
     pub server_max_window_bits: u8,
     /// The client's window (8-15).
     pub client_max_window_bits: u8,
+}
+
+impl DeflateParams {
+    /// The terms as a server sees them: ours are the server's.
+    pub fn for_server(&self) -> DeflateTerms {
+        DeflateTerms {
+            local: Direction {
+                no_context_takeover: self.server_no_context_takeover,
+                max_window_bits: self.server_max_window_bits,
+            },
+            remote: Direction {
+                no_context_takeover: self.client_no_context_takeover,
+                max_window_bits: self.client_max_window_bits,
+            },
+        }
+    }
+
+    /// The terms as a client sees them: ours are the client's.
+    pub fn for_client(&self) -> DeflateTerms {
+        let DeflateTerms { local, remote } = self.for_server();
+        DeflateTerms {
+            local: remote,
+            remote: local,
+        }
+    }
+}
+
+/// One direction of compression: the sender's window and whether it resets after each message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Direction {
+    /// The compressor is reset after each message.
+    pub no_context_takeover: bool,
+    /// The window (8-15).
+    pub max_window_bits: u8,
+}
+
+/// The agreed parameters from one end's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateTerms {
+    /// What we compress with.
+    pub local: Direction,
+    /// What the peer compresses with (and so what we inflate).
+    pub remote: Direction,
 }
 
 /// An offer's (or response's) parameters, checked for unknown, duplicate and invalid ones.
@@ -143,14 +135,6 @@ impl Params {
 }
 
 impl DeflateConfig {
-    /// Enabled with defaults.
-    pub fn enabled() -> Self {
-        DeflateConfig {
-            enabled: true,
-            ..Self::default()
-        }
-    }
-
     /// The offer a client sends. `client_max_window_bits` is always there, so the server may
     /// ask for a smaller client window.
     pub fn client_offer(&self) -> ExtensionOffer {
@@ -285,37 +269,15 @@ impl std::fmt::Debug for Deflate {
 }
 
 impl Deflate {
-    /// The codec for `role` under `params`.
-    pub fn new(role: Role, params: DeflateParams, config: &DeflateConfig) -> Deflate {
-        let (ours, theirs) = match role {
-            Role::Server => (
-                (
-                    params.server_max_window_bits,
-                    params.server_no_context_takeover,
-                ),
-                (
-                    params.client_max_window_bits,
-                    params.client_no_context_takeover,
-                ),
-            ),
-            Role::Client => (
-                (
-                    params.client_max_window_bits,
-                    params.client_no_context_takeover,
-                ),
-                (
-                    params.server_max_window_bits,
-                    params.server_no_context_takeover,
-                ),
-            ),
-        };
+    /// The codec for these terms.
+    pub fn new(terms: DeflateTerms, config: &DeflateConfig) -> Deflate {
         Deflate {
             level: config.level.min(9),
             threshold: config.threshold,
-            tx_bits: ours.0,
-            tx_reset: ours.1,
-            rx_bits: theirs.0,
-            rx_reset: theirs.1,
+            tx_bits: terms.local.max_window_bits,
+            tx_reset: terms.local.no_context_takeover,
+            rx_bits: terms.remote.max_window_bits,
+            rx_reset: terms.remote.no_context_takeover,
             compressor: None,
             decompressor: None,
         }
@@ -609,8 +571,8 @@ mod tests {
         for bits in 8..=15 {
             for reset in [false, true] {
                 let p = params(bits, reset);
-                let mut client = Deflate::new(Role::Client, p, &cfg);
-                let mut server = Deflate::new(Role::Server, p, &cfg);
+                let mut client = Deflate::new(p.for_client(), &cfg);
+                let mut server = Deflate::new(p.for_server(), &cfg);
                 for i in 0..5 {
                     // A message of fresh text, then the same again.
                     let msg = &text[i * 200..1000 + i * 500];
@@ -641,8 +603,8 @@ mod tests {
     fn split_across_frames() {
         let cfg = DeflateConfig::enabled();
         let p = params(15, false);
-        let mut tx = Deflate::new(Role::Client, p, &cfg);
-        let mut rx = Deflate::new(Role::Server, p, &cfg);
+        let mut tx = Deflate::new(p.for_client(), &cfg);
+        let mut rx = Deflate::new(p.for_server(), &cfg);
         let msg: Vec<u8> = (0..20_000u32).map(|i| (i % 7) as u8 + b'a').collect();
         let wire = tx.compress(&msg);
         for cut in [0, 1, wire.len() / 2, wire.len()] {
@@ -664,11 +626,11 @@ mod tests {
     fn bomb_stops_at_the_limit() {
         let cfg = DeflateConfig::enabled();
         let p = params(15, true);
-        let mut tx = Deflate::new(Role::Client, p, &cfg);
+        let mut tx = Deflate::new(p.for_client(), &cfg);
         let zeros = vec![0u8; 16 << 20];
         let wire = tx.compress(&zeros);
         assert!(wire.len() < 40_000, "{}", wire.len());
-        let mut rx = Deflate::new(Role::Server, p, &cfg);
+        let mut rx = Deflate::new(p.for_server(), &cfg);
         let mut out = Vec::new();
         let err = rx.decompress(&wire, true, &mut out, 1 << 20).unwrap_err();
         assert!(matches!(
@@ -685,7 +647,7 @@ mod tests {
     #[test]
     fn corrupt_data_is_an_error() {
         let cfg = DeflateConfig::enabled();
-        let mut rx = Deflate::new(Role::Server, params(15, false), &cfg);
+        let mut rx = Deflate::new(params(15, false).for_server(), &cfg);
         let mut out = Vec::new();
         assert!(rx
             .decompress(&[0xff, 0xff, 0xff], true, &mut out, 1 << 20)

@@ -1,26 +1,29 @@
-//! Extensions negotiated in the opening handshake, and what they do to frames.
+//! Extensions negotiated in the opening handshake, and what they do to messages.
 //!
-//! Owns the negotiation step both roles share: which offers a client sends for its [`Config`],
-//! which offer a server accepts and what it answers, and whether a client can live with the
-//! server's answer. The result, [`Negotiated`], is handed to
-//! [`Connection::with_extensions`](crate::Connection::with_extensions), which then owns the
-//! per-message work (permessage-deflate sits between frame decoding and message assembly).
+//! Owns the negotiation step both roles share (which offers a client sends for its [`Config`],
+//! which offer a server accepts and what it answers, whether a client can live with the server's
+//! answer) and [`Codec`], the one type through which the connection compresses and inflates
+//! payloads. Every `cfg(feature = "deflate")` of the connection's work lives here: the
+//! connection sees a codec that may or may not compress, never the feature.
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "deflate")]
 pub mod deflate;
 
+use bytes::Bytes;
+
 use super::config::Config;
-use super::error::HandshakeError;
+use super::error::{HandshakeError, ProtocolError};
 use super::handshake::ExtensionOffer;
 
-/// The extensions in force on a connection.
+/// The extensions in force on a connection, from our point of view (ours and the peer's terms,
+/// so nothing downstream needs to know our role).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Negotiated {
-    /// permessage-deflate's parameters, when it was agreed.
+    /// permessage-deflate's terms, when it was agreed.
     #[cfg(feature = "deflate")]
-    pub deflate: Option<deflate::DeflateParams>,
+    pub deflate: Option<deflate::DeflateTerms>,
 }
 
 impl Negotiated {
@@ -36,6 +39,17 @@ impl Negotiated {
             return 0b100;
         }
         0
+    }
+
+    /// The `Sec-WebSocket-Extensions` names in force, for display.
+    pub fn names(&self) -> Vec<&'static str> {
+        #[allow(unused_mut)]
+        let mut names = Vec::new();
+        #[cfg(feature = "deflate")]
+        if self.deflate.is_some() {
+            names.push(deflate::NAME);
+        }
+        names
     }
 }
 
@@ -60,12 +74,10 @@ pub fn server_negotiate(
     #[cfg(feature = "deflate")]
     if config.deflate.enabled {
         if let Some((params, answer)) = config.deflate.accept_offers(offers) {
-            return (
-                Negotiated {
-                    deflate: Some(params),
-                },
-                Some(answer.to_header_value()),
-            );
+            let negotiated = Negotiated {
+                deflate: Some(params.for_server()),
+            };
+            return (negotiated, Some(answer.to_header_value()));
         }
     }
     let _ = (offers, config);
@@ -81,17 +93,89 @@ pub fn client_negotiate(
     let mut negotiated = Negotiated::none();
     for ext in accepted {
         #[cfg(feature = "deflate")]
-        let known = ext.name.eq_ignore_ascii_case(deflate::NAME) && negotiated.deflate.is_none();
-        #[cfg(not(feature = "deflate"))]
-        let known = false;
-        if !known {
-            return Err(HandshakeError::UnofferedExtension(ext.name.clone()));
+        if ext.name.eq_ignore_ascii_case(deflate::NAME) && negotiated.deflate.is_none() {
+            let params = config.deflate.check_response(ext)?;
+            negotiated.deflate = Some(params.for_client());
+            continue;
         }
-        #[cfg(feature = "deflate")]
-        {
-            negotiated.deflate = Some(config.deflate.check_response(ext)?);
-        }
+        return Err(HandshakeError::UnofferedExtension(ext.name.clone()));
     }
     let _ = config;
     Ok(negotiated)
+}
+
+/// The per-message work of the extensions in force: compress what we send, inflate what
+/// arrives. Without an extension (or without the feature) it passes everything through.
+#[derive(Debug, Default)]
+pub(crate) struct Codec {
+    #[cfg(feature = "deflate")]
+    deflate: Option<Box<deflate::Deflate>>,
+    rsv: u8,
+}
+
+impl Codec {
+    pub(crate) fn new(negotiated: &Negotiated, config: &Config) -> Codec {
+        let _ = config;
+        Codec {
+            #[cfg(feature = "deflate")]
+            deflate: negotiated
+                .deflate
+                .map(|t| Box::new(deflate::Deflate::new(t, &config.deflate))),
+            rsv: negotiated.rsv_bits(),
+        }
+    }
+
+    /// RSV bits the extensions own on the first frame of a data message.
+    pub(crate) fn rsv_bits(&self) -> u8 {
+        self.rsv
+    }
+
+    /// Whether a first frame with these RSV bits carries a compressed message.
+    pub(crate) fn is_compressed(&self, rsv: u8) -> bool {
+        rsv & 0b100 != 0 && self.rsv & 0b100 != 0
+    }
+
+    /// The payload to send for a whole message and its RSV bits: compressed when an extension
+    /// compresses and the message is worth it, else the payload itself.
+    pub(crate) fn encode(&mut self, payload: Bytes) -> (Bytes, u8) {
+        #[cfg(feature = "deflate")]
+        if let Some(d) = self
+            .deflate
+            .as_mut()
+            .filter(|d| d.should_compress(payload.len()))
+        {
+            return (Bytes::from(d.compress(&payload)), 0b100);
+        }
+        (payload, 0)
+    }
+
+    /// Inflates one frame of a compressed message into `out`, bounded by `limit`.
+    pub(crate) fn decode(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), ProtocolError> {
+        #[cfg(feature = "deflate")]
+        if let Some(d) = self.deflate.as_mut() {
+            return d.decompress(input, fin, out, limit);
+        }
+        let _ = (input, fin, out, limit);
+        Err(ProtocolError::ReservedBitsSet(0b100))
+    }
+
+    /// Bytes of compression state held.
+    pub(crate) fn memory(&self) -> usize {
+        #[cfg(feature = "deflate")]
+        if let Some(d) = &self.deflate {
+            return d.memory();
+        }
+        0
+    }
+
+    /// Whether any extension transforms payloads.
+    pub(crate) fn is_active(&self) -> bool {
+        self.rsv != 0
+    }
 }

@@ -12,10 +12,7 @@ use bytes::Bytes;
 
 use super::header::{self, ExtensionOffer, Headers};
 use super::{collect_headers, httparse_error, HeadScanner, Limits, Response};
-use crate::proto::config::Config;
-use crate::proto::conn::{Connection, Role};
 use crate::proto::error::HandshakeError;
-use crate::proto::ext;
 
 /// A WebSocket URI, split into what the handshake and the transport need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +134,7 @@ pub struct ClientRequest {
     extensions: Vec<ExtensionOffer>,
     headers: Vec<(String, String)>,
     limits: Limits,
+    key: Option<[u8; 16]>,
 }
 
 impl ClientRequest {
@@ -148,6 +146,7 @@ impl ClientRequest {
             extensions: Vec::new(),
             headers: Vec::new(),
             limits: Limits::default(),
+            key: None,
         })
     }
 
@@ -180,19 +179,25 @@ impl ClientRequest {
         &self.uri
     }
 
-    /// Builds the request with the extension offers `config` asks for (permessage-deflate when
-    /// enabled), with a fresh key. Finish with [`Accepted::connection`] and the same `config`.
-    pub fn start_with_config(
-        &self,
-        config: &Config,
-    ) -> Result<(Vec<u8>, ClientHandshake), HandshakeError> {
-        let mut req = self.clone();
-        req.extensions.extend(ext::client_offers(config));
-        req.start()
+    /// Adds extension offers (the connection adds those its config asks for).
+    pub fn extensions(mut self, offers: impl IntoIterator<Item = ExtensionOffer>) -> Self {
+        self.extensions.extend(offers);
+        self
     }
 
-    /// Builds the request with a fresh key from the operating system's random source.
+    /// Uses this `Sec-WebSocket-Key` instead of a fresh random one. For tests and fuzzing only:
+    /// RFC 6455 4.1 wants a new unpredictable key for every connection.
+    pub fn fixed_key(mut self, key: [u8; 16]) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Builds the request with a fresh key from the operating system's random source (or the
+    /// [`fixed_key`](Self::fixed_key)).
     pub fn start(&self) -> Result<(Vec<u8>, ClientHandshake), HandshakeError> {
+        if let Some(key) = self.key {
+            return self.start_with_key(key);
+        }
         let mut key = [0u8; 16];
         // Without OS entropy there is no unpredictable key (RFC 6455 4.1); nothing to fall back on.
         rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, &mut key)
@@ -267,15 +272,6 @@ pub struct Accepted {
     pub extensions: Vec<ExtensionOffer>,
     /// All response header fields.
     pub headers: Headers,
-}
-
-impl Accepted {
-    /// The connection, with the extensions the server accepted in force (checked against what
-    /// `config` offered).
-    pub fn connection(&self, config: Config) -> Result<Connection, HandshakeError> {
-        let negotiated = ext::client_negotiate(&self.extensions, &config)?;
-        Ok(Connection::new(Role::Client, config).with_extensions(negotiated))
-    }
 }
 
 impl ClientHandshake {

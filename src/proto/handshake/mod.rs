@@ -120,6 +120,31 @@ pub(crate) fn collect_headers(raw: &[httparse::Header<'_>]) -> Headers {
     h
 }
 
+impl HandshakeError {
+    /// The response a server sends for this error: the status, the headers RFC 6455 asks for
+    /// (`Sec-WebSocket-Version: 13` on version errors) and a one-line text body.
+    pub fn to_response(&self) -> Response {
+        let mut resp = Response::new(self.status());
+        match self {
+            HandshakeError::UnsupportedVersion
+            | HandshakeError::MissingVersion
+            | HandshakeError::NotUpgrade => {
+                resp.headers
+                    .push(("Sec-WebSocket-Version".into(), "13".into()));
+                if matches!(self, HandshakeError::NotUpgrade) {
+                    resp.headers.push(("Upgrade".into(), "websocket".into()));
+                }
+            }
+            HandshakeError::MethodNotGet => resp.headers.push(("Allow".into(), "GET".into())),
+            _ => {}
+        }
+        resp.headers
+            .push(("Content-Type".into(), "text/plain; charset=utf-8".into()));
+        resp.body = Bytes::from(format!("{self}\n"));
+        resp
+    }
+}
+
 /// An HTTP response: what a server sends (101, or a rejection), and what a client received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {

@@ -3,17 +3,16 @@
 //!
 //! Owns the request rules: GET, HTTP/1.1, Host, `Upgrade: websocket`, `Connection: Upgrade`,
 //! a `Sec-WebSocket-Key` that is base64 of 16 bytes, and `Sec-WebSocket-Version: 13`. What to
-//! accept (subprotocol, extra headers) is the user's choice, made through [`Accept`].
+//! accept (subprotocol, extra headers) is the user's choice, made through [`Accept`]. Turning an
+//! accepted request into a connection (extension negotiation) is the connection's
+//! (`proto::connection::answer`); this module never sees frames or settings.
 #![forbid(unsafe_code)]
 
 use base64::Engine as _;
 
 use super::header::{self, ExtensionOffer, Headers};
 use super::{collect_headers, httparse_error, HeadScanner, Limits, Response};
-use crate::proto::config::Config;
-use crate::proto::conn::{Connection, Role};
 use crate::proto::error::HandshakeError;
-use crate::proto::ext;
 
 /// A parsed HTTP request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,45 +263,6 @@ pub fn accept(req: &Request, opts: &Accept) -> Result<Response, HandshakeError> 
     Ok(resp)
 }
 
-/// The bytes to answer `req` with, given the user's decision (accept with these terms, or reject
-/// with this response), and on success the connection, with the extensions agreed for `config`
-/// in force. A request that breaks RFC 6455 is answered with the error's own response whatever
-/// the decision.
-pub fn answer(
-    req: &Request,
-    decision: Result<Accept, Response>,
-    config: Config,
-) -> (Vec<u8>, Result<Connection, HandshakeError>) {
-    let mut terms = match decision {
-        Ok(terms) => terms,
-        Err(resp) => {
-            return (
-                resp.to_bytes(),
-                Err(HandshakeError::Rejected {
-                    status: resp.status,
-                    headers: resp.headers,
-                    body: resp.body,
-                }),
-            )
-        }
-    };
-    let negotiated = match req.validate().and_then(|_| req.extensions()) {
-        Ok(offers) => {
-            let (negotiated, header) = ext::server_negotiate(&offers, &config);
-            terms.extensions = header;
-            negotiated
-        }
-        Err(e) => return (e.to_response().to_bytes(), Err(e)),
-    };
-    match accept(req, &terms) {
-        Ok(resp) => (
-            resp.to_bytes(),
-            Ok(Connection::new(Role::Server, config).with_extensions(negotiated)),
-        ),
-        Err(e) => (e.to_response().to_bytes(), Err(e)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,7 +304,7 @@ mod tests {
         use HandshakeError::*;
         let table: Vec<(Vec<u8>, HandshakeError, u16)> = vec![
             (with("GET ", "POST "), MethodNotGet, 405),
-            (with("HTTP/1.1\r\nHost", "HTTP/1.0\r\nHost"), NotHttp11, 505),
+            (with("HTTP/1.1\r\nHost", "HTTP/1.0\r\nHost"), NotHttp11, 400),
             (with("Host: example.com\r\n", ""), MissingHost, 400),
             (
                 with("Host: example.com\r\n", "Host: a\r\nHost: b\r\n"),

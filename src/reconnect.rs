@@ -16,13 +16,12 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use websock::proto::handshake::client::ClientRequest;
-//! use websock::tokio::reconnect::{Backoff, ReconnectEvent, ReconnectingClient};
+//! use websock::reconnect::{Backoff, ReconnectEvent, ReconnectingClient};
 //!
 //! # async fn run() -> Result<(), websock::Error> {
-//! let request = ClientRequest::new("ws://127.0.0.1:9001/feed")?;
+//! let options = websock::Connect::new("ws://127.0.0.1:9001/feed")?;
 //! let backoff = Backoff::default().max_delay(Duration::from_secs(10));
-//! let mut client = ReconnectingClient::new(request, websock::Config::default(), backoff);
+//! let mut client = ReconnectingClient::new(options, backoff);
 //! let stop = client.stop_handle(); // stop.stop() from anywhere ends the loop below
 //! while let Some(event) = client.recv().await {
 //!     match event? {
@@ -56,10 +55,10 @@ use futures_core::Stream;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use super::{connect_with, MaybeTlsStream, WebSocketStream};
 use crate::error::Error;
-use crate::proto::handshake::client::{Accepted, ClientRequest};
-use crate::{Config, Message};
+use crate::tokio::{connect_with, MaybeTls, WebSocketStream};
+use crate::Connect;
+use crate::Message;
 
 /// When to try again: exponential backoff with full jitter.
 ///
@@ -122,7 +121,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use websock::tokio::reconnect::Backoff;
+    /// use websock::reconnect::Backoff;
     /// let b = Backoff::default()
     ///     .initial_delay(Duration::from_millis(100))
     ///     .max_delay(Duration::from_secs(1));
@@ -154,9 +153,9 @@ pub enum ReconnectEvent {
     /// have (subscriptions, authentication). It is the only place a reconnect becomes visible.
     Connected {
         /// Which connection this is: 1 for the first, 2 after the first reconnect, and so on.
+        /// The agreed subprotocol and extensions are on
+        /// [`ReconnectingClient::stream_mut`]`().connection()`.
         count: u64,
-        /// The server's answer (subprotocol, extensions, headers).
-        accepted: Accepted,
     },
     /// A message arrived on the current connection (pings, pongs and close frames included).
     Message(Message),
@@ -210,7 +209,7 @@ pub struct StopHandle(Arc<StopSignal>);
 
 impl StopHandle {
     /// Asks the client to stop: it closes the current connection with a close handshake (bounded
-    /// by [`Config::close_timeout`]), or abandons a pending attempt or wait, and then its `recv`
+    /// by [`Config::close_timeout`](crate::Config::close_timeout)), or abandons a pending attempt or wait, and then its `recv`
     /// returns `None` for good.
     pub fn stop(&self) {
         self.0.stopped.store(true, Ordering::Release);
@@ -231,8 +230,8 @@ impl StopHandle {
     }
 }
 
-type Ws = WebSocketStream<MaybeTlsStream>;
-type ConnectFuture = Pin<Box<dyn Future<Output = Result<(Ws, Accepted), Error>> + Send>>;
+type Ws = WebSocketStream<MaybeTls>;
+type ConnectFuture = Pin<Box<dyn Future<Output = Result<Ws, Error>> + Send>>;
 
 enum Phase {
     /// Ready to start an attempt.
@@ -248,8 +247,7 @@ enum Phase {
 /// A WebSocket client that reconnects, with [`Backoff`], whenever its connection is lost, until
 /// it is stopped or the attempt limit is reached. See the [module docs](self).
 pub struct ReconnectingClient {
-    request: ClientRequest,
-    config: Config,
+    options: Connect,
     backoff: Backoff,
     phase: Phase,
     /// Connection attempts that failed since the last success.
@@ -270,7 +268,7 @@ impl fmt::Debug for ReconnectingClient {
             Phase::Done => "done",
         };
         f.debug_struct("ReconnectingClient")
-            .field("uri", self.request.uri())
+            .field("uri", self.options.uri())
             .field("backoff", &self.backoff)
             .field("phase", &phase)
             .field("failures", &self.failures)
@@ -280,9 +278,9 @@ impl fmt::Debug for ReconnectingClient {
 }
 
 impl ReconnectingClient {
-    /// A client for `request` (its `ws://` or `wss://` URI, subprotocols and headers are used for
-    /// every attempt) with these connection settings. It connects when first polled.
-    pub fn new(request: ClientRequest, config: Config, backoff: Backoff) -> Self {
+    /// A client that connects with `options` (URL, subprotocols, headers, settings, proxy,
+    /// TLS) on every attempt. It connects when first polled.
+    pub fn new(options: Connect, backoff: Backoff) -> Self {
         // Jitter needs no unpredictability; without the OS source, the clock will do.
         let rng = StdRng::try_from_rng(&mut rand::rngs::SysRng).unwrap_or_else(|_| {
             let nanos = SystemTime::now()
@@ -291,8 +289,7 @@ impl ReconnectingClient {
             StdRng::seed_from_u64(nanos)
         });
         ReconnectingClient {
-            request,
-            config,
+            options,
             backoff,
             phase: Phase::Idle,
             failures: 0,
@@ -323,7 +320,7 @@ impl ReconnectingClient {
     }
 
     /// The current connection, if there is one (for fragments, pings, settings).
-    pub fn stream_mut(&mut self) -> Option<&mut WebSocketStream<MaybeTlsStream>> {
+    pub fn stream_mut(&mut self) -> Option<&mut WebSocketStream<MaybeTls>> {
         match &mut self.phase {
             Phase::Connected(ws) => Some(ws),
             _ => None,
@@ -336,7 +333,7 @@ impl ReconnectingClient {
     }
 
     /// Stops the client and waits until it has: the current connection's close handshake is
-    /// seen through (bounded by [`Config::close_timeout`]); events on the way are dropped.
+    /// seen through (bounded by [`Config::close_timeout`](crate::Config::close_timeout)); events on the way are dropped.
     pub async fn close(&mut self) {
         self.stop_handle().stop();
         while self.recv().await.is_some() {}
@@ -353,7 +350,7 @@ impl ReconnectingClient {
                 self.phase = match std::mem::replace(&mut self.phase, Phase::Done) {
                     Phase::Connected(mut ws) => {
                         // Already closing or closed: the drain below ends all the same.
-                        let _ = ws.connection_mut().send_close(None);
+                        let _ = ws.connection_mut().close(None);
                         Phase::Closing(ws)
                     }
                     _ => Phase::Done,
@@ -361,20 +358,18 @@ impl ReconnectingClient {
             }
             match &mut self.phase {
                 Phase::Idle => {
-                    let request = self.request.clone();
-                    let config = self.config.clone();
-                    self.phase = Phase::Connecting(Box::pin(connect_with(request, config)));
+                    let options = self.options.clone();
+                    self.phase = Phase::Connecting(Box::pin(connect_with(options)));
                 }
                 Phase::Connecting(fut) => {
                     let result = ready!(fut.as_mut().poll(cx));
                     return Poll::Ready(Some(match result {
-                        Ok((ws, accepted)) => {
+                        Ok(ws) => {
                             self.failures = 0;
                             self.connections += 1;
                             self.phase = Phase::Connected(Box::new(ws));
                             Ok(ReconnectEvent::Connected {
                                 count: self.connections,
-                                accepted,
                             })
                         }
                         Err(error) => {

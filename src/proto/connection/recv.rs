@@ -1,0 +1,385 @@
+//! The receive path: bytes in, frames parsed and checked by role, payloads unmasked in place
+//! and validated as they arrive, messages assembled within the limits (or handed out as
+//! fragments in streaming mode), control frames answered. Parsing is lazy: it stops at each
+//! event and resumes when the user polls for the next.
+#![forbid(unsafe_code)]
+
+use bytes::{Bytes, BytesMut};
+
+use super::state::{Input, Phase};
+use super::{Connection, Event, Fragment, Role};
+use crate::proto::close::CloseFrame;
+use crate::proto::error::ProtocolError;
+use crate::proto::frame::{FrameHeader, OpCode};
+use crate::proto::mask::apply_mask;
+use crate::proto::message::{DataKind, Message, Utf8Bytes};
+use crate::proto::utf8::Validator;
+
+/// What a parsing step came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// Progress was made; parse on.
+    Continue,
+    /// The buffer holds no more to parse.
+    NeedMore,
+    /// Parsing is over for now (an event is out, or the connection stopped reading).
+    Stop,
+}
+
+/// The frame whose header has been read and whose payload is still arriving.
+#[derive(Debug)]
+struct RxFrame {
+    header: FrameHeader,
+    /// Payload bytes not yet taken out of the receive buffer.
+    remaining: u64,
+    /// Payload bytes already taken out (streaming mode), for the mask phase.
+    taken: usize,
+    /// Bytes at the front of the receive buffer already unmasked and validated.
+    checked: usize,
+}
+
+/// The data message being received.
+#[derive(Debug)]
+struct RxMessage {
+    kind: DataKind,
+    buf: BytesMut,
+    size: u64,
+    utf8: Option<Validator>,
+    first_out: bool,
+    /// RSV1 on the first frame under permessage-deflate: the payload inflates into `inflated`.
+    compressed: bool,
+    inflated: Vec<u8>,
+}
+
+/// Receive-side state that survives between reads.
+#[derive(Debug, Default)]
+pub(super) struct Receiver {
+    frame: Option<RxFrame>,
+    msg: Option<RxMessage>,
+}
+
+impl Receiver {
+    pub(super) fn in_frame(&self) -> bool {
+        self.frame.is_some()
+    }
+
+    pub(super) fn capacity(&self) -> usize {
+        self.msg
+            .as_ref()
+            .map_or(0, |m| m.buf.capacity() + m.inflated.capacity())
+    }
+}
+
+impl Connection {
+    /// Feeds bytes received from the transport (copies them into the receive buffer).
+    pub fn receive(&mut self, data: &[u8]) {
+        if !self.is_reading() {
+            return;
+        }
+        self.clock.received();
+        self.recv.extend(data);
+        self.process();
+    }
+
+    /// Spare room in the receive buffer for a transport to read into directly, sized for what the
+    /// current frame still needs (at least [`Config::read_size`](crate::Config::read_size)).
+    /// Follow with [`receive_commit`](Self::receive_commit).
+    pub fn receive_buf(&mut self) -> &mut [u8] {
+        let mut want = self.config.read_size.max(1);
+        if let Some(f) = &self.rx.frame {
+            if !self.config.streaming {
+                let missing = f.remaining.saturating_sub(self.recv.len() as u64);
+                // Large frames are read in large pieces (fewer calls), but the room is
+                // bounded so a header that lies about its length costs little.
+                want = want.max(missing.min(256 << 10) as usize);
+            }
+        }
+        self.recv.spare(want)
+    }
+
+    /// Marks `n` bytes of [`receive_buf`](Self::receive_buf) as received and processes them.
+    pub fn receive_commit(&mut self, n: usize) {
+        self.recv.commit(n);
+        if !self.is_reading() {
+            self.recv.clear();
+            return;
+        }
+        self.clock.received();
+        self.process();
+    }
+
+    /// Whether received bytes are held: part of a frame (or a frame's payload) that more reads
+    /// must complete. An adapter can read into a shared scratch buffer and [`receive`] from it
+    /// while this is false, and read straight into [`receive_buf`] while it is true (so a large
+    /// frame is not copied twice).
+    ///
+    /// [`receive`]: Connection::receive
+    /// [`receive_buf`]: Connection::receive_buf
+    pub fn has_partial_input(&self) -> bool {
+        self.rx.in_frame() || !self.recv.is_empty()
+    }
+
+    /// Parses what the receive buffer holds, up to the next event.
+    ///
+    /// A valid message followed by a bad frame in the same read is delivered (and can be
+    /// answered) before the bad frame fails the connection, as a peer that sent them in order
+    /// may expect (Autobahn 3.2, 4.1.3, 5.15 check exactly this).
+    pub(super) fn process(&mut self) {
+        while self.events.is_empty() {
+            let step = match self.phase {
+                Phase::Handshake(_) => self.handshake_step(),
+                Phase::Open | Phase::CloseSent { .. } => self.frame_step(),
+                _ => Step::Stop,
+            };
+            if step != Step::Continue {
+                break;
+            }
+        }
+        if !self.is_reading() {
+            self.recv.clear();
+        }
+    }
+
+    fn frame_step(&mut self) -> Step {
+        if self.rx.frame.is_none() {
+            match FrameHeader::decode(self.recv.data()) {
+                Ok(None) => return Step::NeedMore,
+                Ok(Some((header, n))) => {
+                    if let Err(e) = self.begin_frame(&header) {
+                        self.fail_peer(e);
+                        return Step::Stop;
+                    }
+                    self.recv.advance(n);
+                    self.rx.frame = Some(RxFrame {
+                        header,
+                        remaining: header.payload_len,
+                        taken: 0,
+                        checked: 0,
+                    });
+                }
+                Err(e) => {
+                    self.fail_peer(e);
+                    return Step::Stop;
+                }
+            }
+        }
+        self.advance_frame()
+    }
+
+    /// Checks a new header against the connection's rules and starts message bookkeeping.
+    fn begin_frame(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrameFromClient),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrameFromServer),
+            _ => {}
+        }
+        let owned = match h.opcode {
+            OpCode::Text | OpCode::Binary => self.codec.rsv_bits(),
+            _ => 0,
+        };
+        if h.rsv & !owned != 0 {
+            return Err(ProtocolError::ReservedBitsSet(h.rsv));
+        }
+        let kind = match h.opcode {
+            OpCode::Text => DataKind::Text,
+            OpCode::Binary => DataKind::Binary,
+            OpCode::Continuation => match &self.rx.msg {
+                Some(m) => m.kind,
+                None => return Err(ProtocolError::ContinuationWithoutStart),
+            },
+            _ => return Ok(()),
+        };
+        let streaming = self.config.streaming;
+        if !streaming && h.payload_len > self.config.max_frame_size as u64 {
+            return Err(ProtocolError::FrameTooBig {
+                size: h.payload_len,
+                limit: self.config.max_frame_size,
+            });
+        }
+        if h.opcode != OpCode::Continuation {
+            if self.rx.msg.is_some() {
+                return Err(ProtocolError::DataFrameInsideFragmentedMessage);
+            }
+            self.rx.msg = Some(RxMessage {
+                kind,
+                buf: BytesMut::new(),
+                size: 0,
+                utf8: (kind == DataKind::Text).then(Validator::new),
+                first_out: true,
+                compressed: self.codec.is_compressed(h.rsv),
+                inflated: Vec::new(),
+            });
+        }
+        let limit = self.config.max_message_size;
+        let msg = self.rx.msg.as_mut().expect("set above");
+        msg.size = msg.size.saturating_add(h.payload_len);
+        if !streaming && msg.size > limit as u64 {
+            return Err(ProtocolError::MessageTooBig {
+                size: msg.size,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Moves the current frame forward with what has arrived.
+    fn advance_frame(&mut self) -> Step {
+        let Some(f) = self.rx.frame.as_mut() else {
+            return Step::NeedMore;
+        };
+        let avail = (self.recv.len() as u64).min(f.remaining) as usize;
+        if f.header.opcode.is_control() {
+            if (avail as u64) < f.remaining {
+                return Step::NeedMore;
+            }
+            let header = f.header;
+            self.rx.frame = None;
+            let mut payload = self.recv.split_to(avail);
+            if let Some(key) = header.mask {
+                apply_mask(&mut payload, key, 0);
+            }
+            return self.on_control(header.opcode, payload.freeze());
+        }
+
+        // Data: unmask and validate what is new as soon as it arrives (fail fast on bad UTF-8).
+        if avail > f.checked {
+            let new = &mut self.recv.data_mut()[f.checked..avail];
+            if let Some(key) = f.header.mask {
+                apply_mask(new, key, f.taken + f.checked);
+            }
+            let msg = self.rx.msg.as_mut().expect("data frame without message");
+            if let Some(v) = msg.utf8.as_mut().filter(|_| !msg.compressed) {
+                if let Err(e) = v.feed(new) {
+                    self.fail_peer(ProtocolError::InvalidUtf8 { offset: e.offset });
+                    return Step::Stop;
+                }
+            }
+            f.checked = avail;
+        }
+        let complete = avail as u64 == f.remaining;
+        let compressed = self.rx.msg.as_ref().is_some_and(|m| m.compressed);
+        if self.config.streaming && !compressed {
+            if avail == 0 && !complete {
+                return Step::NeedMore;
+            }
+            let data = self.recv.split_to(avail).freeze();
+            f.remaining -= avail as u64;
+            f.taken += avail;
+            f.checked = 0;
+            let fin = complete && f.header.fin;
+            if complete {
+                self.rx.frame = None;
+            }
+            let step = self.emit_fragment(data, fin);
+            return if complete { step } else { Step::Stop };
+        }
+        if !complete {
+            return Step::NeedMore;
+        }
+        let fin = f.header.fin;
+        self.rx.frame = None;
+        let payload = self.recv.split_to(avail);
+        if compressed {
+            return self.inflate_frame(&payload, fin);
+        }
+        let msg = self.rx.msg.as_mut().expect("data frame without message");
+        if msg.buf.is_empty() {
+            msg.buf = payload;
+        } else {
+            msg.buf.extend_from_slice(&payload);
+        }
+        if fin {
+            let msg = self.rx.msg.take().expect("checked above");
+            return self.finish_message(msg);
+        }
+        Step::Continue
+    }
+
+    /// One complete frame of a compressed message: inflate it (bounded by the message limit),
+    /// validate text as it comes out, and finish the message on FIN.
+    fn inflate_frame(&mut self, payload: &[u8], fin: bool) -> Step {
+        let limit = self.config.max_message_size;
+        let msg = self.rx.msg.as_mut().expect("data frame without message");
+        let start = msg.inflated.len();
+        if let Err(e) = self.codec.decode(payload, fin, &mut msg.inflated, limit) {
+            self.fail_peer(e);
+            return Step::Stop;
+        }
+        if let Some(v) = msg.utf8.as_mut() {
+            if let Err(e) = v.feed(&msg.inflated[start..]) {
+                self.fail_peer(ProtocolError::InvalidUtf8 { offset: e.offset });
+                return Step::Stop;
+            }
+        }
+        if self.config.streaming {
+            let data = Bytes::from(std::mem::take(&mut msg.inflated));
+            return self.emit_fragment(data, fin);
+        }
+        if fin {
+            let msg = self.rx.msg.take().expect("checked above");
+            return self.finish_message(msg);
+        }
+        Step::Continue
+    }
+
+    fn finish_message(&mut self, msg: RxMessage) -> Step {
+        let data = if msg.compressed {
+            Bytes::from(msg.inflated)
+        } else {
+            msg.buf.freeze()
+        };
+        let message = match msg.utf8 {
+            Some(v) => {
+                if let Err(e) = v.finish() {
+                    self.fail_peer(ProtocolError::InvalidUtf8 { offset: e.offset });
+                    return Step::Stop;
+                }
+                Message::Text(Utf8Bytes::from_validated(data))
+            }
+            None => Message::Binary(data),
+        };
+        self.events.push_back(Event::Message(message));
+        Step::Stop
+    }
+
+    fn emit_fragment(&mut self, data: Bytes, fin: bool) -> Step {
+        let msg = self.rx.msg.as_mut().expect("data frame without message");
+        if fin {
+            if let Some(Err(e)) = msg.utf8.as_ref().map(Validator::finish) {
+                self.fail_peer(ProtocolError::InvalidUtf8 { offset: e.offset });
+                return Step::Stop;
+            }
+        }
+        let fragment = Fragment {
+            kind: msg.kind,
+            data,
+            first: std::mem::replace(&mut msg.first_out, false),
+            fin,
+        };
+        if fin {
+            self.rx.msg = None;
+        }
+        self.events.push_back(Event::Fragment(fragment));
+        Step::Stop
+    }
+
+    fn on_control(&mut self, opcode: OpCode, payload: Bytes) -> Step {
+        match opcode {
+            OpCode::Ping => {
+                if self.config.auto_pong && matches!(self.phase, Phase::Open) {
+                    self.queue_frame(OpCode::Pong, true, 0, payload.clone());
+                }
+                self.events
+                    .push_back(Event::Message(Message::Ping(payload)));
+            }
+            OpCode::Pong => self
+                .events
+                .push_back(Event::Message(Message::Pong(payload))),
+            _ => match CloseFrame::decode(&payload) {
+                Err(e) => self.fail_peer(e),
+                Ok(frame) => self.transition(Input::PeerClose(frame)),
+            },
+        }
+        Step::Stop
+    }
+}

@@ -1,0 +1,207 @@
+//! The send path: the send API (whole messages, fragments, pings, pongs), frames encoded into
+//! the output queue (masked by role, compressed by the codec), and handing that queue to the
+//! transport (one chunk at a time, or as slices for a vectored write), with backpressure.
+#![forbid(unsafe_code)]
+
+use bytes::Bytes;
+
+use super::state::{Phase, WriteHalf};
+use super::{Connection, Role, Transmit};
+use crate::proto::error::ApiMisuse;
+use crate::proto::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
+use crate::proto::mask::{apply_mask, default_mask_source};
+use crate::proto::message::{DataKind, Message, Utf8Bytes};
+use crate::proto::utf8::Validator;
+
+/// The fragmented message being sent.
+#[derive(Debug)]
+pub(super) struct TxMessage {
+    kind: DataKind,
+    utf8: Option<Validator>,
+}
+
+impl Connection {
+    pub(super) fn check_open(&self) -> Result<(), ApiMisuse> {
+        match self.phase {
+            Phase::Open => Ok(()),
+            Phase::Handshake(_) => Err(ApiMisuse::HandshakeInProgress),
+            _ => Err(ApiMisuse::SendAfterClose),
+        }
+    }
+
+    /// Whether messages (and a close) can still be sent: the connection is open and no close
+    /// was sent.
+    pub fn can_send(&self) -> bool {
+        self.check_open().is_ok()
+    }
+
+    /// Sends any message: text, binary, ping, pong or close.
+    pub fn send(&mut self, message: Message) -> Result<(), ApiMisuse> {
+        match message {
+            Message::Text(t) => self.send_text(t),
+            Message::Binary(b) => self.send_binary(b),
+            Message::Ping(b) => self.send_ping(b),
+            Message::Pong(b) => self.send_pong(b),
+            Message::Close(frame) => self.close(frame),
+        }
+    }
+
+    /// Sends a text message in one frame.
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), ApiMisuse> {
+        self.send_whole(OpCode::Text, text.into().into_bytes())
+    }
+
+    /// Sends a binary message in one frame. A server sends the payload without copying it.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), ApiMisuse> {
+        self.send_whole(OpCode::Binary, data.into())
+    }
+
+    fn send_whole(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), ApiMisuse> {
+        self.check_open()?;
+        if self.tx_msg.is_some() {
+            return Err(ApiMisuse::FragmentedMessageInProgress);
+        }
+        let (payload, rsv) = self.codec.encode(payload);
+        self.queue_frame(opcode, true, rsv, payload);
+        Ok(())
+    }
+
+    /// Sends one fragment of a message: the first call starts a message of `kind`, later calls
+    /// continue it, and `fin` ends it. Control frames may be sent in between. Text fragments
+    /// may split code points, but must add up to valid UTF-8. Fragmented messages go out
+    /// uncompressed even under permessage-deflate (compression is per message and optional), so
+    /// a stream of fragments never waits for the compressor.
+    pub fn send_fragment(
+        &mut self,
+        kind: DataKind,
+        data: impl Into<Bytes>,
+        fin: bool,
+    ) -> Result<(), ApiMisuse> {
+        self.check_open()?;
+        let data = data.into();
+        let continuing = match &self.tx_msg {
+            None => false,
+            Some(m) if m.kind == kind => true,
+            Some(_) => return Err(ApiMisuse::FragmentedMessageInProgress),
+        };
+        let mut msg = self.tx_msg.take().unwrap_or(TxMessage {
+            kind,
+            utf8: (kind == DataKind::Text).then(Validator::new),
+        });
+        if let Some(v) = msg.utf8.as_mut() {
+            // Validate on a copy so a rejected piece leaves the message as it was.
+            let mut trial = v.clone();
+            if trial.feed(&data).is_err() || (fin && trial.finish().is_err()) {
+                self.tx_msg = continuing.then_some(msg);
+                return Err(ApiMisuse::InvalidUtf8);
+            }
+            *v = trial;
+        }
+        let opcode = match (continuing, kind) {
+            (true, _) => OpCode::Continuation,
+            (false, DataKind::Text) => OpCode::Text,
+            (false, DataKind::Binary) => OpCode::Binary,
+        };
+        self.queue_frame(opcode, fin, 0, data);
+        if !fin {
+            self.tx_msg = Some(msg);
+        }
+        Ok(())
+    }
+
+    /// Sends a ping (payload at most 125 bytes).
+    pub fn send_ping(&mut self, data: impl Into<Bytes>) -> Result<(), ApiMisuse> {
+        self.send_control(OpCode::Ping, data.into())
+    }
+
+    /// Sends an unsolicited pong (payload at most 125 bytes).
+    pub fn send_pong(&mut self, data: impl Into<Bytes>) -> Result<(), ApiMisuse> {
+        self.send_control(OpCode::Pong, data.into())
+    }
+
+    fn send_control(&mut self, opcode: OpCode, data: Bytes) -> Result<(), ApiMisuse> {
+        self.check_open()?;
+        if data.len() > 125 {
+            return Err(ApiMisuse::ControlPayloadTooLong(data.len()));
+        }
+        self.queue_frame(opcode, true, 0, data);
+        Ok(())
+    }
+
+    pub(super) fn queue_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Bytes) {
+        let mask = match self.role {
+            Role::Client => Some(
+                self.masks
+                    .get_or_insert_with(default_mask_source)
+                    .next_mask(),
+            ),
+            Role::Server => None,
+        };
+        let header = FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let n = header.encode(&mut head);
+        self.tx.push_copy(&head[..n]);
+        match mask {
+            None => self.tx.push_bytes(payload),
+            Some(key) => apply_mask(self.tx.push_copy_mut(&payload), key, 0),
+        }
+    }
+
+    /// The next thing to do with the transport: bytes to write, then (once) a shutdown.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(b) = self.tx.pop() {
+            return Some(Transmit::Data(b));
+        }
+        if self.write_half == WriteHalf::ShutdownDue {
+            self.write_half = WriteHalf::Done;
+            return Some(Transmit::Shutdown);
+        }
+        None
+    }
+
+    /// The bytes waiting to be written, as slices for one vectored write. Report what was
+    /// written with [`advance_transmit`](Self::advance_transmit); once nothing is left,
+    /// [`poll_transmit`](Self::poll_transmit) says whether to shut down.
+    pub fn transmit_chunks(&self) -> impl Iterator<Item = &[u8]> {
+        self.tx.chunks()
+    }
+
+    /// Marks `n` bytes of [`transmit_chunks`](Self::transmit_chunks) as written.
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.tx.advance(n);
+    }
+
+    /// Bytes waiting to be written.
+    pub fn transmit_len(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Whether an adapter should read from the transport now: false once the connection is
+    /// over (after a close it still reads, to see the peer's EOF), and while more than [`Config::write_buffer_high_water`](crate::Config) bytes wait to be
+    /// written (a peer that sends but never reads must not make us buffer without bound).
+    pub fn wants_read(&self) -> bool {
+        !matches!(self.phase, Phase::Terminated)
+            && self.tx.len() < self.config.write_buffer_high_water
+    }
+
+    /// Frees the receive and send buffers if they are empty, so an idle connection holds no
+    /// buffer memory. Adapters call this when a read would block.
+    pub fn release_idle_buffers(&mut self) {
+        if !self.rx.in_frame() {
+            self.recv.release_if_empty();
+        }
+        self.tx.release_if_empty();
+    }
+
+    /// Bytes of buffer memory this connection holds (receive, send, the message being
+    /// assembled, and compression contexts).
+    pub fn buffered_capacity(&self) -> usize {
+        self.recv.capacity() + self.tx.capacity() + self.rx.capacity() + self.codec.memory()
+    }
+}
