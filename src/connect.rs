@@ -77,12 +77,42 @@ impl Connect {
 
     /// Fails early for `wss://` without TLS support.
     pub(crate) fn check_tls(&self) -> Result<(), Error> {
-        if self.uri().tls && cfg!(not(feature = "rustls")) {
-            return Err(HandshakeError::InvalidUri("wss:// needs the rustls feature").into());
+        self.tls_config().map(|_| ())
+    }
+
+    /// The TLS configuration to use: `None` for `ws://`.
+    pub(crate) fn tls_config(&self) -> Result<Option<TlsClientConfig>, Error> {
+        if !self.uri().tls {
+            return Ok(None);
         }
-        Ok(())
+        #[cfg(feature = "rustls")]
+        return Ok(Some(
+            self.tls
+                .clone()
+                .unwrap_or_else(crate::tls::default_client_config),
+        ));
+        #[cfg(not(feature = "rustls"))]
+        Err(HandshakeError::InvalidUri("wss:// needs the rustls feature").into())
     }
 }
+
+/// A client's TLS settings (none can exist without the `rustls` feature).
+#[cfg(feature = "rustls")]
+pub(crate) type TlsClientConfig = std::sync::Arc<rustls::ClientConfig>;
+#[cfg(not(feature = "rustls"))]
+pub(crate) type TlsClientConfig = std::convert::Infallible;
+
+/// Runs `$e` on whichever stream a `MaybeTls` of either adapter holds.
+macro_rules! each_stream {
+    ($ty:ident, $self:expr, $s:ident => $e:expr) => {
+        match $self {
+            $ty::Plain($s) => $e,
+            #[cfg(feature = "rustls")]
+            $ty::Tls($s) => $e,
+        }
+    };
+}
+pub(crate) use each_stream;
 
 /// What a server's accept came to: a WebSocket, or the response the accept callback chose
 /// instead (a page, a redirect, a refusal), which was sent. Both are ordinary outcomes; errors

@@ -12,41 +12,57 @@
 //! | your own event loop, or to embed the protocol anywhere | [`Connection`] in [`proto`] | always |
 //! | threads and blocking sockets | `sync`: `accept`, `connect`, `WebSocket::split` | `sync` (default) |
 //! | tokio, `Stream`/`Sink` | `tokio`: `accept`, `connect`, `WebSocketStream::split` | `tokio` (default) |
-//! | compression | `proto::ext::deflate::DeflateConfig` in [`Config::deflate`] | `deflate` (default) |
-//! | `wss://` | `connect` with a `wss://` URL, or `tls` for your own rustls config | `rustls` |
-//! | HTTP and SOCKS5 proxies | [`proxy`], `sync::connect_with_proxy`, `tokio::connect_with_proxy` | always (`sync`/`tokio` to drive) |
+//! | compression | `DeflateConfig` in [`Config::deflate`] | `deflate` (default) |
+//! | `wss://` | `connect` with a `wss://` URL, `Connect::tls` for your own rustls config | `rustls` |
+//! | HTTP and SOCKS5 proxies | [`proxy`], `Connect::proxy` | always (`sync`/`tokio` to drive) |
 //! | an existing hyper or axum server | `hyper::upgrade` | `hyper` |
 //! | `http::Request` / `http::Response` | `proto::handshake` conversions | `http` |
-//! | a client that survives restarts | `tokio::reconnect::ReconnectingClient` | `tokio` |
+//! | a client that survives restarts | `reconnect::ReconnectingClient` | `tokio` |
 //!
 //! ### The sans-IO core
 //!
-//! Bytes in ([`Connection::receive`]), events out ([`Connection::poll_event`]), bytes to write
-//! out ([`Connection::poll_transmit`]), time as an input ([`Connection::poll_timeout`],
-//! [`Connection::handle_timeout`]). A peer's fault never comes back as an `Err` from `receive`:
-//! it becomes a close frame with the RFC's code and an [`Event::Closed`], and
-//! [`Connection::last_error`] says which rule was broken.
+//! One [`Connection`] per WebSocket, from the first byte of the opening handshake to the last
+//! of the close. Bytes in ([`Connection::receive`]), events out ([`Connection::poll_event`]),
+//! bytes to write out ([`Connection::poll_transmit`]), time as an input (the constructors,
+//! [`Connection::handle_timeout`], [`Connection::poll_timeout`]). A peer's fault never comes
+//! back as an `Err` from `receive`: it becomes a close frame with the RFC's code and an
+//! [`Event::Closed`] carrying a [`ConnectionError`] that names who was at fault.
 //!
 //! ```
-//! use websock::{Connection, Config, Event, Message, Role, Transmit};
+//! use std::time::Instant;
+//! use websock::proto::handshake::client::ClientRequest;
+//! use websock::proto::handshake::server::Accept;
+//! use websock::{Config, Connection, Event, Message, Transmit};
 //!
-//! let mut client = Connection::new(Role::Client, Config::default());
-//! let mut server = Connection::new(Role::Server, Config::default());
+//! let now = Instant::now();
+//! let request = ClientRequest::new("ws://example.com/chat").unwrap();
+//! let mut client = Connection::client(request, Config::default(), now).unwrap();
+//! let mut server = Connection::server(Config::default(), now);
 //!
+//! // Moves whatever one side wrote to the other (in real life: sockets).
+//! fn carry(from: &mut Connection, to: &mut Connection) {
+//!     while let Some(Transmit::Data(bytes)) = from.poll_transmit() {
+//!         to.receive(&bytes);
+//!     }
+//! }
+//!
+//! carry(&mut client, &mut server);
+//! let Some(Event::Request(req)) = server.poll_event() else { panic!() };
+//! assert_eq!(req.path(), "/chat");
+//! server.accept(Accept::new()).unwrap();
+//! assert_eq!(server.poll_event(), Some(Event::Open));
+//!
+//! carry(&mut server, &mut client);
+//! assert_eq!(client.poll_event(), Some(Event::Open));
 //! client.send_text("hello").unwrap();
-//! while let Some(Transmit::Data(chunk)) = client.poll_transmit() {
-//!     server.receive(&chunk); // in real life: write to a socket, read on the other side
-//! }
-//! match server.poll_event() {
-//!     Some(Event::Message(Message::Text(text))) => assert_eq!(text.as_str(), "hello"),
-//!     other => panic!("unexpected {other:?}"),
-//! }
+//! carry(&mut client, &mut server);
+//! assert_eq!(server.poll_event(), Some(Event::Message(Message::text("hello"))));
 //! ```
 //!
-//! The opening handshake is sans-IO as well: `proto::handshake::server::RequestParser` parses a
-//! request incrementally (linear time, bounded), `proto::handshake::server::answer` builds the
-//! 101 or the refusal and the server's [`Connection`]; `proto::handshake::client::ClientRequest`
-//! builds a request and checks the response.
+//! The pieces stay usable alone: `proto::handshake::server::RequestParser` parses a request
+//! incrementally (linear time, bounded), [`proto::connection::answer`] judges a request parsed
+//! elsewhere into a structured response, `proto::handshake::client::ClientRequest` builds a
+//! request.
 //!
 //! ### Blocking
 //!
@@ -55,7 +71,7 @@
 //! let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
 //! let (stream, _) = listener.accept()?;
 //! let mut ws = websock::sync::accept(stream)?;
-//! let msg = ws.read()?;
+//! let msg = ws.recv()?;
 //! ws.send(msg)?;
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -69,7 +85,7 @@
 //! ```no_run
 //! # #[cfg(feature = "tokio")]
 //! # async fn run() -> Result<(), websock::Error> {
-//! let (mut ws, _) = websock::tokio::connect("ws://127.0.0.1:9001/").await?;
+//! let mut ws = websock::tokio::connect("ws://127.0.0.1:9001/").await?;
 //! ws.send("hello").await?;
 //! while let Some(msg) = ws.recv().await {
 //!     println!("{:?}", msg?);
@@ -77,8 +93,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Writes wait once the unwritten output passes [`Config::write_buffer_high_water`], so memory
-//! stays bounded when the peer reads slowly.
+//! Both adapters name the same operations the same way (`accept`, `accept_with`, `client`,
+//! `connect`, `connect_with`; `recv`, `recv_event`, `send`, `write`, `flush`, `close`, `split`
+//! into a `Reader` and a `Writer`). Writes wait once the unwritten output passes
+//! [`Config::write_buffer_high_water`], so memory stays bounded when the peer reads slowly.
 //!
 //! ### Compression
 //!
@@ -88,7 +106,7 @@
 //!
 //! ```
 //! # #[cfg(feature = "deflate")] {
-//! use websock::proto::ext::deflate::DeflateConfig;
+//! use websock::proto::config::DeflateConfig;
 //! let config = websock::Config::default().deflate(DeflateConfig::enabled());
 //! # }
 //! ```
@@ -96,8 +114,8 @@
 //! ### Limits
 //!
 //! Every limit has a safe default and a setter on [`Config`]: frame and message size (64 MiB),
-//! handshake head size and header count, handshake timeout (10 s), close timeout (5 s), the
-//! write high-water mark, keepalive and idle timeout.
+//! handshake head size and header count, handshake timeout (10 s; a server answers 408), close
+//! timeout (5 s), the write high-water mark, keepalive and idle timeout.
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
 #![deny(unsafe_code)]

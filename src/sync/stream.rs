@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::connect::each_stream;
 use crate::{Connection, Error, Transmit, TransportVerdict};
 
 /// Writes everything the connection has queued, vectored, then shuts down if it asks.
@@ -163,54 +164,43 @@ pub enum MaybeTls {
 impl MaybeTls {
     /// The client's stream for `options`' URL over `tcp`: TLS for `wss://`.
     pub(super) fn client(tcp: TcpStream, options: &crate::Connect) -> Result<MaybeTls, Error> {
-        if !options.uri().tls {
+        let Some(tls) = options.tls_config()? else {
             return Ok(MaybeTls::Plain(tcp));
-        }
+        };
         #[cfg(feature = "rustls")]
         {
-            let conn = crate::tls::client_connection(&options.uri().host, options.tls.clone())?;
+            let conn = crate::tls::client_connection(&options.uri().host, Some(tls))?;
             Ok(MaybeTls::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
         }
         #[cfg(not(feature = "rustls"))]
-        Err(crate::HandshakeError::InvalidUri("wss:// needs the rustls feature").into())
+        match tls {}
     }
-}
-
-/// Runs `$e` on whichever stream a [`MaybeTls`] holds.
-macro_rules! each {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            MaybeTls::Plain($s) => $e,
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls($s) => $e,
-        }
-    };
 }
 
 impl Read for MaybeTls {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        each!(self, s => s.read(buf))
+        each_stream!(MaybeTls, self, s => s.read(buf))
     }
 }
 
 impl Write for MaybeTls {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        each!(self, s => s.write(buf))
+        each_stream!(MaybeTls, self, s => s.write(buf))
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        each!(self, s => s.write_vectored(bufs))
+        each_stream!(MaybeTls, self, s => s.write_vectored(bufs))
     }
     fn flush(&mut self) -> io::Result<()> {
-        each!(self, s => s.flush())
+        each_stream!(MaybeTls, self, s => s.flush())
     }
 }
 
 impl Stream for MaybeTls {
     fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
-        each!(self, s => Stream::set_read_timeout(s, t))
+        each_stream!(MaybeTls, self, s => Stream::set_read_timeout(s, t))
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
-        each!(self, s => s.shutdown_write())
+        each_stream!(MaybeTls, self, s => s.shutdown_write())
     }
 }
 

@@ -12,6 +12,7 @@ use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::net::TcpStream;
 use ::tokio::time::Sleep;
 
+use crate::connect::each_stream;
 use crate::error::{event_to_item, Error};
 use crate::{CloseCode, CloseFrame, Connection, Event, Message, Transmit, TransportVerdict};
 
@@ -217,61 +218,46 @@ pub enum MaybeTls {
 impl MaybeTls {
     /// The client's stream for `options`' URL over `tcp`: TLS for `wss://`.
     pub(super) async fn client(tcp: TcpStream, options: &crate::Connect) -> Result<Self, Error> {
-        if !options.uri().tls {
+        let Some(tls) = options.tls_config()? else {
             return Ok(MaybeTls::Plain(tcp));
-        }
+        };
         #[cfg(feature = "rustls")]
         {
-            let tls = options.tls.clone();
-            let tls = tls.unwrap_or_else(crate::tls::default_client_config);
             let name = crate::tls::server_name(&options.uri().host)?;
-            let stream = tokio_rustls::TlsConnector::from(tls)
-                .connect(name, tcp)
-                .await?;
-            Ok(MaybeTls::Tls(Box::new(stream)))
+            let stream = tokio_rustls::TlsConnector::from(tls).connect(name, tcp);
+            Ok(MaybeTls::Tls(Box::new(stream.await?)))
         }
         #[cfg(not(feature = "rustls"))]
-        Err(crate::HandshakeError::InvalidUri("wss:// needs the rustls feature").into())
+        match tls {}
     }
-}
-
-/// Runs `$e` on whichever stream a [`MaybeTls`] holds.
-macro_rules! each {
-    ($self:expr, $s:ident => $e:expr) => {
-        match $self {
-            MaybeTls::Plain($s) => $e,
-            #[cfg(feature = "rustls")]
-            MaybeTls::Tls($s) => $e,
-        }
-    };
 }
 
 type Io<T> = Poll<io::Result<T>>;
 
 impl AsyncRead for MaybeTls {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Io<()> {
-        each!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
+        each_stream!(MaybeTls, self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for MaybeTls {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Io<usize> {
-        each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
+        each_stream!(MaybeTls, self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         b: &[IoSlice<'_>],
     ) -> Io<usize> {
-        each!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, b))
+        each_stream!(MaybeTls, self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, b))
     }
     fn is_write_vectored(&self) -> bool {
-        each!(self, s => s.is_write_vectored())
+        each_stream!(MaybeTls, self, s => s.is_write_vectored())
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Io<()> {
-        each!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
+        each_stream!(MaybeTls, self.get_mut(), s => Pin::new(s).poll_flush(cx))
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Io<()> {
-        each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
+        each_stream!(MaybeTls, self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
     }
 }

@@ -93,12 +93,16 @@ pub fn client_negotiate(
     let mut negotiated = Negotiated::none();
     for ext in accepted {
         #[cfg(feature = "deflate")]
-        if ext.name.eq_ignore_ascii_case(deflate::NAME) && negotiated.deflate.is_none() {
-            let params = config.deflate.check_response(ext)?;
-            negotiated.deflate = Some(params.for_client());
-            continue;
+        let ours = ext.name.eq_ignore_ascii_case(deflate::NAME) && negotiated.deflate.is_none();
+        #[cfg(not(feature = "deflate"))]
+        let ours = false;
+        if !ours {
+            return Err(HandshakeError::UnofferedExtension(ext.name.clone()));
         }
-        return Err(HandshakeError::UnofferedExtension(ext.name.clone()));
+        #[cfg(feature = "deflate")]
+        {
+            negotiated.deflate = Some(config.deflate.check_response(ext)?.for_client());
+        }
     }
     let _ = config;
     Ok(negotiated)
