@@ -147,3 +147,67 @@ fn slow_loris_dropped_by_handshake_timeout() {
         );
     }
 }
+
+/// The handshake timeout ends the same way with both adapters: the server answers 408 and
+/// closes the connection (the core decides; the adapters only carry it out).
+#[test]
+fn handshake_timeout_answers_408_from_both_adapters() {
+    let config = Config::default().handshake_timeout(Duration::from_millis(300));
+    for addr in [tokio_echo_server(config.clone()), sync_echo_server(config)] {
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+        let start = Instant::now();
+        let mut resp = String::new();
+        tcp.read_to_string(&mut resp).unwrap(); // to EOF: the server closed
+        assert!(
+            resp.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+            "{resp}"
+        );
+        assert!(start.elapsed() >= Duration::from_millis(250));
+    }
+}
+
+/// A page served from the accept callback is an ordinary outcome in both adapters: the browser
+/// gets the page, the server gets `Outcome::Responded`, and the connection is closed.
+#[test]
+fn served_page_is_an_outcome_in_both_adapters() {
+    let page = |_: &websock::proto::handshake::server::Request| {
+        let mut resp = Response::new(200).with_header("Content-Type", "text/html");
+        resp.body = "<p>hello</p>".into();
+        Err::<Accept, _>(resp)
+    };
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sync_addr = listener.local_addr().unwrap();
+    let tx = done_tx.clone();
+    std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let r = websock::sync::accept_with(tcp, Config::default(), page);
+        tx.send(format!("sync {:?}", r.map(|o| o.websocket().is_none())))
+            .unwrap();
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let tokio_addr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let r = websock::tokio::accept_with(tcp, Config::default(), page).await;
+        let responded = matches!(r, Ok(Outcome::Responded(200)));
+        done_tx.send(format!("tokio {responded}")).unwrap();
+    });
+    for addr in [sync_addr, tokio_addr] {
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        tcp.read_to_string(&mut resp).unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200 OK\r\n"), "{resp}");
+        assert!(resp.ends_with("\r\n\r\n<p>hello</p>"), "{resp}");
+    }
+    let mut outcomes: Vec<String> = (0..2).map(|_| done_rx.recv().unwrap()).collect();
+    outcomes.sort();
+    assert_eq!(outcomes, ["sync Ok(true)", "tokio true"]);
+}
