@@ -117,6 +117,27 @@ def main():
         # Wrong masking for the role.
         write(target, "wrong_mask", b"\x00" + frame(1, b"Hello", key=None if key else KEY))
 
+    # connection_*: the opening handshake inside the connection (wire bytes starting with `GET `
+    # for the server, `HTTP/` for the client, whose request carries the key [7] * 16).
+    hello_masked = frame(1, b"Hello", key=KEY)
+    write("connection_server", "handshake_then_frames", b"\x00" + RFC_REQUEST + hello_masked)
+    write("connection_server", "handshake_bytewise", bytes([0x01, 0x00]) + RFC_REQUEST + hello_masked)
+    write("connection_server", "handshake_page",
+          b"\x00" + RFC_REQUEST.replace(b"GET /chat", b"GET /page"))
+    write("connection_server", "handshake_bad_version",
+          b"\x00" + RFC_REQUEST.replace(b"Version: 13", b"Version: 8"))
+    write("connection_server", "handshake_timeout", bytes([0x02, 0x05, 0xFF]) + RFC_REQUEST[:40])
+    client_accept = accept_key(base64.b64encode(bytes([7] * 16)))
+    client_101 = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + client_accept + b"\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
+    )
+    write("connection_client", "handshake_then_frames", b"\x00" + client_101 + frame(1, b"Hello"))
+    write("connection_client", "handshake_bytewise", bytes([0x01, 0x00]) + client_101 + frame(1, b"Hi"))
+    write("connection_client", "handshake_refused",
+          b"\x00HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno")
+    write("connection_client", "handshake_wrong_accept", b"\x00" + RFC_RESPONSE)
+
     # handshake_request: [chunk seed] + request.
     write("handshake_request", "rfc_request", b"\x00" + RFC_REQUEST)
     write("handshake_request", "rfc_request_bytewise", b"\x01" + RFC_REQUEST)

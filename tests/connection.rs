@@ -1,6 +1,9 @@
 //! Tests of the connection state machine: the RFC's examples as byte vectors, a client and a
 //! server wired together in memory, and one test per rule that breaks the connection.
 
+mod sans_io;
+
+use sans_io::{drain, events};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -55,23 +58,6 @@ fn client() -> Connection {
         Instant::now(),
     )
     .with_mask_source(Box::new(|| KEY))
-}
-
-/// Everything the connection wants written, and whether it asked for a shutdown.
-fn drain(c: &mut Connection) -> (Vec<u8>, bool) {
-    let mut out = Vec::new();
-    let mut shutdown = false;
-    while let Some(t) = c.poll_transmit() {
-        match t {
-            Transmit::Data(b) => out.extend_from_slice(&b),
-            Transmit::Shutdown => shutdown = true,
-        }
-    }
-    (out, shutdown)
-}
-
-fn events(c: &mut Connection) -> Vec<Event> {
-    std::iter::from_fn(|| c.poll_event()).collect()
 }
 
 /// Builds a raw frame: first byte as given, payload masked with `mask` if any.
@@ -787,7 +773,7 @@ fn api_misuse() {
 }
 
 #[test]
-fn fail_with_sends_chosen_code() {
+fn fail_sends_chosen_code() {
     let mut s = server();
     s.fail(CloseCode::POLICY_VIOLATION, "go away").unwrap();
     let (out, shut) = drain(&mut s);

@@ -28,7 +28,7 @@ fn mask_scalar_accepts_any_offset() {
 }
 
 /// Fuzz targets `connection_server` and `connection_client`, minimized input `b"\x02\xf3\xf6"`
-/// (`receive_eof()`, then `fail_with(1008, ..)`): after the transport ended and
+/// (`receive_eof()`, then `fail_with(1008, ..)`, now `fail`): after the transport ended and
 /// `Transmit::Shutdown` was handed out, `fail_with` still queued a close frame
 /// (src/proto/conn.rs, `abort` checks only `close_sent`), so `poll_transmit` returned data after
 /// the shutdown and `is_terminated()` went back to false.

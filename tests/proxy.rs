@@ -458,10 +458,10 @@ fn silent_proxy_times_out() {
     }
 }
 
-/// The sans-IO pieces compose by hand too: connect to the proxy, `connect_via`, then the
+/// The sans-IO pieces compose by hand too: connect to the proxy, `open_tunnel`, then the
 /// client handshake over the tunnel.
 #[test]
-fn connect_via_composes() {
+fn open_tunnel_composes() {
     let echo = echo_server();
     let (addr, log) = socks5_proxy(SocksMode::Open);
     let proxy = Proxy::socks5(&addr.to_string()).unwrap();

@@ -2,6 +2,9 @@
 //! public API with virtual time: what each input does in each state, what is written, and that
 //! `Event::Closed` comes exactly once.
 
+mod sans_io;
+
+use sans_io::{drain, events};
 use std::time::{Duration, Instant};
 
 use websock::proto::handshake::client::ClientRequest;
@@ -9,7 +12,7 @@ use websock::proto::handshake::server::Accept;
 use websock::proto::handshake::Response;
 use websock::{
     Agreed, ApiMisuse, CloseCode, CloseFrame, Config, Connection, ConnectionError, Event,
-    HandshakeError, Message, ProtocolError, Role, State, Timeout, Transmit, TransportVerdict,
+    HandshakeError, Message, ProtocolError, Role, State, Timeout, TransportVerdict,
 };
 
 /// RFC 6455 1.3's request, with a subprotocol offer.
@@ -21,23 +24,6 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
 const HELLO: &[u8] = &[
     0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
 ];
-
-/// Everything the connection wants written, and whether it asked for a shutdown.
-fn drain(c: &mut Connection) -> (Vec<u8>, bool) {
-    let mut out = Vec::new();
-    let mut shutdown = false;
-    while let Some(t) = c.poll_transmit() {
-        match t {
-            Transmit::Data(b) => out.extend_from_slice(&b),
-            Transmit::Shutdown => shutdown = true,
-        }
-    }
-    (out, shutdown)
-}
-
-fn events(c: &mut Connection) -> Vec<Event> {
-    std::iter::from_fn(|| c.poll_event()).collect()
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -4,7 +4,7 @@
 //! consuming anything) and encoding into a small inline array. It checks the rules that a header
 //! alone decides (reserved opcodes, length forms, control frame size and FIN); rules that depend on
 //! the connection (masking by role, RSV bits owned by extensions, continuation order) belong to
-//! `conn`. It never touches payload bytes.
+//! `connection`. It never touches payload bytes.
 #![forbid(unsafe_code)]
 
 use super::error::ProtocolError;

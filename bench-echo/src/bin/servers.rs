@@ -59,7 +59,9 @@ async fn websock_tokio(tcp: TcpStream) -> Result<(), websock::Error> {
     let mut ws = websock::tokio::accept_with(tcp, websock_config(), |_| {
         Ok(websock::proto::handshake::server::Accept::new())
     })
-    .await?;
+    .await?
+    .websocket()
+    .ok_or(websock::Error::ConnectionClosed)?;
     let high_water = ws.connection().config().write_buffer_high_water;
     while let Some(msg) = ws.recv().await {
         let msg = msg?;
@@ -86,7 +88,9 @@ fn websock_sync(tcp: std::net::TcpStream) -> Result<(), websock::Error> {
     let _ = tcp.set_nodelay(true);
     let mut ws = websock::sync::accept_with(tcp, websock_config(), |_| {
         Ok(websock::proto::handshake::server::Accept::new())
-    })?;
+    })?
+    .websocket()
+    .ok_or(Error::ConnectionClosed)?;
     loop {
         let msg = match ws.recv() {
             Ok(m) => m,

@@ -1,0 +1,22 @@
+//! Helpers for the tests that drive the sans-IO core by hand (no adapter, no socket).
+#![allow(dead_code)]
+
+use websock::{Connection, Event, Transmit};
+
+/// Everything the connection wants written, and whether it asked for a shutdown.
+pub fn drain(c: &mut Connection) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut shutdown = false;
+    while let Some(t) = c.poll_transmit() {
+        match t {
+            Transmit::Data(b) => out.extend_from_slice(&b),
+            Transmit::Shutdown => shutdown = true,
+        }
+    }
+    (out, shutdown)
+}
+
+/// Every event the connection has, in order.
+pub fn events(c: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
