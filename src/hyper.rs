@@ -3,9 +3,9 @@
 //!
 //! Owns only the glue between hyper and the core. [`upgrade`] converts the request with
 //! [`Request::from_http`], lets the core judge it and the caller's `choose` decide
-//! ([`answer`](crate::proto::connection::answer): the same rules, status codes and extension negotiation as
-//! [`tokio::accept_with`](crate::tokio::accept_with)), and hands back the core's answer as an
-//! `http::Response` for hyper to send: `101 Switching Protocols`, or the refusal (`426` with
+//! ([`answer`]: the same rules, status codes and extension negotiation as
+//! [`tokio::accept_with`](crate::tokio::accept_with)), and hands back the core's structured
+//! answer as an `http::Response` for hyper to send: `101 Switching Protocols`, or the refusal (`426` with
 //! `Sec-WebSocket-Version: 13` for a wrong version, `400` for a bad key, `405` for a method other
 //! than GET, or the caller's own response). Once hyper has sent the 101 and handed over the
 //! connection, the [`Upgrade`] future runs a [`WebSocketStream`] on it. Nothing here decides

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::handshake::Limits;
 
-/// Settings of one [`Connection`](super::conn::Connection).
+/// Settings of one [`Connection`](crate::Connection).
 ///
 /// ```
 /// use std::time::Duration;
@@ -29,7 +29,7 @@ pub struct Config {
     /// Answer pings with pongs automatically. Default true. The pong is queued when the ping's
     /// event is taken with `poll_event` (events are parsed as they are pulled).
     pub auto_pong: bool,
-    /// Hand out data as [`Event::Fragment`](super::conn::Event::Fragment)s as it arrives instead
+    /// Hand out data as [`Event::Fragment`](crate::Event::Fragment)s as it arrives instead
     /// of assembling whole messages. Default false.
     pub streaming: bool,
     /// How long to wait for the peer's part of the close handshake (its close frame, and for a
@@ -43,7 +43,7 @@ pub struct Config {
     /// bytes wait to be written, so a peer that never reads cannot make us buffer without bound.
     /// Adapters also make a send wait above it. Default 1 MiB.
     ///
-    /// [`Connection::wants_read`]: super::conn::Connection::wants_read
+    /// [`Connection::wants_read`]: crate::Connection::wants_read
     pub write_buffer_high_water: usize,
     /// Size of one read from the transport. Default 8 KiB.
     pub read_size: usize,

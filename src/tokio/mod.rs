@@ -1,7 +1,7 @@
 //! The tokio adapter: a WebSocket over any `AsyncRead + AsyncWrite + Unpin`, as a `futures`
 //! [`Stream`] of messages and a [`Sink`] of messages.
 //!
-//! A driver only: one loop (in `stream.rs`) moves bytes and time between the I/O object and a
+//! A driver only: one loop (in `driver.rs`) moves bytes and time between the I/O object and a
 //! [`Connection`], for the opening handshake and the frames alike. Everything queued goes out in
 //! one vectored write per wake-up, the connection's next deadline is one `tokio::time::Sleep`,
 //! and buffers are released whenever a read would block, so an idle connection holds none.
@@ -10,8 +10,9 @@
 //! See the crate docs for a server and a client.
 #![forbid(unsafe_code)]
 
+mod driver;
 mod split;
-mod stream;
+mod tls;
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -24,8 +25,8 @@ use futures_core::Stream;
 use futures_sink::Sink;
 
 pub use self::split::{Reader, Writer};
-use self::stream::Driver;
-pub use self::stream::MaybeTls;
+use self::driver::Driver;
+pub use self::tls::MaybeTls;
 use crate::connect::{outcome, Choose, Handshaking};
 pub use crate::connect::{Connect, Outcome};
 pub use crate::error::Error;

@@ -12,7 +12,7 @@ use ::tokio::io::{AsyncRead, AsyncWrite};
 use futures_core::Stream;
 use futures_sink::Sink;
 
-use super::stream::Driver;
+use super::driver::Driver;
 use crate::error::Error;
 use crate::{CloseFrame, Connection, Event, Message};
 

@@ -4,7 +4,7 @@
 //! `server_max_window_bits`, `client_max_window_bits`), and compressing and inflating message
 //! payloads with `flate2` (the zlib-rs backend, pure Rust, the only flate2 backend that takes a
 //! window size). It never sees frames or sockets: the connection hands it payloads through
-//! [`Codec`](super::Codec). It knows nothing of roles: negotiation turns the server/client terms
+//! `Codec`. It knows nothing of roles: negotiation turns the server/client terms
 //! into ours and the peer's ([`DeflateTerms`]).
 //!
 //! ## Windows of 8 bits

@@ -2,7 +2,7 @@
 //!
 //! Owns the negotiation step both roles share (which offers a client sends for its [`Config`],
 //! which offer a server accepts and what it answers, whether a client can live with the server's
-//! answer) and [`Codec`], the one type through which the connection compresses and inflates
+//! answer) and `Codec`, the one type through which the connection compresses and inflates
 //! payloads. Every `cfg(feature = "deflate")` of the connection's work lives here: the
 //! connection sees a codec that may or may not compress, never the feature.
 #![forbid(unsafe_code)]
