@@ -1110,3 +1110,36 @@ mod deflate {
         assert_server_fails(&cf(0xC1, b"x"), 1002);
     }
 }
+
+/// A frame header that declares 64 MiB and sends nothing more costs one read's worth of buffer,
+/// not the declared length (an idle connection holds none); as the payload arrives the room
+/// grows with it, never ahead of it by more than what already came.
+#[test]
+fn receive_room_follows_the_bytes_received() {
+    let mut s = server();
+    let mut head = vec![0x82, 0xff];
+    head.extend_from_slice(&(64u64 << 20).to_be_bytes());
+    head.extend_from_slice(&[1, 2, 3, 4]);
+    s.receive(&head);
+    assert!(events(&mut s).is_empty());
+    let room = s.receive_buf().len();
+    assert!(room <= 16 << 10, "room {room} for a header alone");
+    assert!(
+        s.buffered_capacity() <= 16 << 10,
+        "{}",
+        s.buffered_capacity()
+    );
+    // 1 MiB arrives through the zero-copy path: capacity stays within twice what arrived.
+    let mut received = 0usize;
+    while received < 1 << 20 {
+        let buf = s.receive_buf();
+        let n = buf.len().min((1 << 20) - received);
+        s.receive_commit(n);
+        received += n;
+        assert!(
+            s.buffered_capacity() <= 2 * received + (16 << 10),
+            "capacity {} after {received}",
+            s.buffered_capacity()
+        );
+    }
+}

@@ -24,8 +24,8 @@ use ::tokio::net::TcpStream;
 use futures_core::Stream;
 use futures_sink::Sink;
 
-pub use self::split::{Reader, Writer};
 use self::driver::Driver;
+pub use self::split::{Reader, Writer};
 pub use self::tls::MaybeTls;
 use crate::connect::{outcome, Choose, Handshaking};
 pub use crate::connect::{Connect, Outcome};

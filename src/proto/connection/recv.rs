@@ -81,17 +81,19 @@ impl Connection {
         self.process();
     }
 
-    /// Spare room in the receive buffer for a transport to read into directly, sized for what the
-    /// current frame still needs (at least [`Config::read_size`](crate::Config::read_size)).
-    /// Follow with [`receive_commit`](Self::receive_commit).
+    /// Spare room in the receive buffer for a transport to read into directly: at least
+    /// [`Config::read_size`](crate::Config::read_size), and inside a large frame as much as has
+    /// already arrived of it (up to 256 KiB), so reads grow geometrically with the data. The room
+    /// follows the bytes received, never a length a header declared: a header that claims
+    /// 64 MiB and sends nothing costs one `read_size`. Follow with
+    /// [`receive_commit`](Self::receive_commit).
     pub fn receive_buf(&mut self) -> &mut [u8] {
         let mut want = self.config.read_size.max(1);
         if let Some(f) = &self.rx.frame {
             if !self.config.streaming {
                 let missing = f.remaining.saturating_sub(self.recv.len() as u64);
-                // Large frames are read in large pieces (fewer calls), but the room is
-                // bounded so a header that lies about its length costs little.
-                want = want.max(missing.min(256 << 10) as usize);
+                let grown = self.recv.len().min(256 << 10) as u64;
+                want = want.max(missing.min(grown) as usize);
             }
         }
         self.recv.spare(want)

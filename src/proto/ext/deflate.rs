@@ -376,6 +376,10 @@ impl Deflate {
 
 /// Inflates `input` into `out` up to `limit` bytes. Returns whether the stream ended (a final
 /// block).
+///
+/// Output goes into an explicitly sized window of `out`, never into whatever spare capacity the
+/// vector happens to have: `out` never holds more than `limit + 1` bytes of capacity, however
+/// far the data would inflate (a bomb costs the limit, not the next power of two past it).
 fn inflate(
     d: &mut Decompress,
     mut input: &[u8],
@@ -383,23 +387,31 @@ fn inflate(
     limit: usize,
 ) -> Result<bool, ProtocolError> {
     loop {
-        let room = limit.saturating_sub(out.len()).saturating_add(1);
-        let want = (input.len().saturating_mul(4))
+        let start = out.len();
+        // One byte past the limit is room enough to see that a message is too big.
+        let room = limit.saturating_sub(start).saturating_add(1);
+        let step = (input.len().saturating_mul(4))
             .clamp(1024, 256 << 10)
             .min(room);
-        out.reserve(want.max(1));
-        let (in_before, out_before) = (d.total_in(), out.len());
-        let status = d
-            .decompress_vec(input, out, FlushDecompress::Sync)
-            .map_err(|e| ProtocolError::InvalidCompressedData(e.to_string()))?;
+        if out.capacity() < start + step {
+            // Geometric growth (no quadratic copying), capped at the limit.
+            let target = (out.capacity() * 2).max(start + step).min(start + room);
+            out.reserve_exact(target - start);
+        }
+        out.resize(start + step, 0);
+        let (in_before, out_before) = (d.total_in(), d.total_out());
+        let status = d.decompress(input, &mut out[start..], FlushDecompress::Sync);
+        let produced = (d.total_out() - out_before) as usize;
+        out.truncate(start + produced);
+        let status = status.map_err(|e| ProtocolError::InvalidCompressedData(e.to_string()))?;
         if out.len() > limit {
             return Err(ProtocolError::MessageTooBig {
                 size: out.len() as u64,
                 limit,
             });
         }
-        input = &input[(d.total_in() - in_before) as usize..];
-        let produced = out.len() - out_before;
+        let consumed = (d.total_in() - in_before) as usize;
+        input = &input[consumed..];
         match status {
             Status::StreamEnd => {
                 return if input.is_empty() {
@@ -410,9 +422,9 @@ fn inflate(
                     ))
                 }
             }
-            // More output is pending only if the output room was filled.
-            _ if input.is_empty() && out.len() < out.capacity() => return Ok(false),
-            _ if produced == 0 && d.total_in() == in_before && out.len() < out.capacity() => {
+            // More output is pending only if the window was filled.
+            _ if input.is_empty() && produced < step => return Ok(false),
+            _ if produced == 0 && consumed == 0 => {
                 return Err(ProtocolError::InvalidCompressedData("no progress".into()))
             }
             _ => {}
@@ -638,10 +650,35 @@ mod tests {
             ProtocolError::MessageTooBig { limit: 1048576, .. }
         ));
         assert!(
-            out.capacity() <= 3 << 20,
-            "inflated far past the limit: {}",
+            out.capacity() <= (1 << 20) + 1,
+            "held more than the limit: {}",
             out.capacity()
         );
+    }
+
+    /// A bomb far past the limit (16 MiB of zeros against 3 MiB + 1 byte) costs the limit, not
+    /// the next power of two: the capacity never passes `limit + 1`, at every limit.
+    #[test]
+    fn bomb_memory_is_bounded_by_the_limit() {
+        let cfg = DeflateConfig::enabled();
+        let p = params(15, false);
+        let wire = Deflate::new(p.for_client(), &cfg).compress(&vec![0u8; 16 << 20]);
+        for limit in [1000, 64 << 10, (3 << 20) + 1, 12 << 20] {
+            let mut rx = Deflate::new(p.for_server(), &cfg);
+            let mut out = Vec::new();
+            let err = rx.decompress(&wire, true, &mut out, limit).unwrap_err();
+            assert!(
+                matches!(err, ProtocolError::MessageTooBig { .. }),
+                "{err:?}"
+            );
+            assert!(out.capacity() <= limit + 1, "{limit}: {}", out.capacity());
+        }
+        // Within the limit, the message comes out whole.
+        let mut rx = Deflate::new(p.for_server(), &cfg);
+        let mut out = Vec::new();
+        rx.decompress(&wire, true, &mut out, 16 << 20).unwrap();
+        assert_eq!(out.len(), 16 << 20);
+        assert!(out.iter().all(|&b| b == 0));
     }
 
     #[test]
