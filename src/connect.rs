@@ -135,18 +135,22 @@ impl<W> Outcome<W> {
     }
 }
 
-/// The accept callback of a server.
-pub(crate) type Choose<'a> = Box<dyn FnOnce(&Request) -> Result<Accept, Response> + Send + 'a>;
+/// What a server's accept callback is.
+pub(crate) trait Choose: FnOnce(&Request) -> Result<Accept, Response> {}
+impl<F: FnOnce(&Request) -> Result<Accept, Response>> Choose for F {}
+
+/// No callback: accept with no subprotocol and no extra header.
+pub(crate) type NoChoice = fn(&Request) -> Result<Accept, Response>;
 
 /// A handshake in progress, as an adapter drives it: feeds the user's decision to the core and
 /// says when the handshake is over.
-pub(crate) struct Handshaking<'a> {
-    choose: Option<Choose<'a>>,
+pub(crate) struct Handshaking<F> {
+    choose: Option<F>,
     responded: Option<u16>,
 }
 
-impl<'a> Handshaking<'a> {
-    pub(crate) fn new(choose: Option<Choose<'a>>) -> Self {
+impl<F: Choose> Handshaking<F> {
+    pub(crate) fn new(choose: Option<F>) -> Self {
         Handshaking {
             choose,
             responded: None,

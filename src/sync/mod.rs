@@ -23,7 +23,7 @@ use std::time::Instant;
 
 pub(crate) use self::stream::read_some;
 use self::stream::{arm, feed, write_out};
-use crate::connect::{outcome, Choose, Handshaking};
+use crate::connect::{outcome, Choose, Handshaking, NoChoice};
 pub use crate::connect::{Connect, Outcome};
 use crate::error::event_to_item;
 pub use crate::error::Error;
@@ -87,7 +87,7 @@ impl<S: Stream> WebSocket<S> {
     }
 
     /// Runs the opening handshake to its end.
-    fn handshake(mut self, choose: Option<Choose<'_>>) -> Result<Outcome<Self>, Error> {
+    fn handshake<F: Choose>(mut self, choose: Option<F>) -> Result<Outcome<Self>, Error> {
         let mut hs = Handshaking::new(choose);
         loop {
             let ev = self.recv_event()?;
@@ -160,7 +160,7 @@ pub fn accept<S: Stream>(stream: S) -> Result<WebSocket<S>, Error> {
 
 /// Drives a handshake that can only end in a WebSocket or an error.
 fn open<S: Stream>(stream: S, conn: Connection) -> Result<WebSocket<S>, Error> {
-    let outcome = WebSocket::from_connection(stream, conn).handshake(None)?;
+    let outcome = WebSocket::from_connection(stream, conn).handshake(None::<NoChoice>)?;
     outcome.websocket().ok_or(Error::ConnectionClosed)
 }
 
@@ -174,10 +174,10 @@ pub fn accept_with<S, F>(
 ) -> Result<Outcome<WebSocket<S>>, Error>
 where
     S: Stream,
-    F: FnOnce(&Request) -> Result<Accept, Response> + Send,
+    F: FnOnce(&Request) -> Result<Accept, Response>,
 {
     let conn = Connection::server(config, Instant::now());
-    WebSocket::from_connection(stream, conn).handshake(Some(Box::new(choose)))
+    WebSocket::from_connection(stream, conn).handshake(Some(choose))
 }
 
 /// Runs the client handshake for `request` over `stream`, a transport you connected yourself.

@@ -27,7 +27,7 @@ use futures_sink::Sink;
 use self::driver::Driver;
 pub use self::split::{Reader, Writer};
 pub use self::tls::MaybeTls;
-use crate::connect::{outcome, Choose, Handshaking};
+use crate::connect::{outcome, Choose, Handshaking, NoChoice};
 pub use crate::connect::{Connect, Outcome};
 pub use crate::error::Error;
 use crate::proto::handshake::client::ClientRequest;
@@ -62,7 +62,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// Runs the opening handshake to its end.
-    async fn handshake(mut self, choose: Option<Choose<'_>>) -> Result<Outcome<Self>, Error> {
+    async fn handshake<F: Choose>(mut self, choose: Option<F>) -> Result<Outcome<Self>, Error> {
         let mut hs = Handshaking::new(choose);
         let done = loop {
             let ev = self.recv_event().await.ok_or(Error::ConnectionClosed)??;
@@ -161,7 +161,7 @@ async fn open<S: AsyncRead + AsyncWrite + Unpin>(
     conn: Connection,
 ) -> Result<WebSocketStream<S>, Error> {
     let outcome = WebSocketStream::from_connection(io, conn)
-        .handshake(None)
+        .handshake(None::<NoChoice>)
         .await?;
     outcome.websocket().ok_or(Error::ConnectionClosed)
 }
@@ -176,11 +176,11 @@ pub async fn accept_with<S, F>(
 ) -> Result<Outcome<WebSocketStream<S>>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request) -> Result<Accept, Response> + Send,
+    F: FnOnce(&Request) -> Result<Accept, Response>,
 {
     let conn = Connection::server(config, Instant::now());
     WebSocketStream::from_connection(io, conn)
-        .handshake(Some(Box::new(choose)))
+        .handshake(Some(choose))
         .await
 }
 
