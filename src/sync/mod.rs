@@ -48,7 +48,8 @@ pub struct WebSocket<S> {
 }
 
 impl<S: Stream> WebSocket<S> {
-    /// Drives `conn` over `stream`: a connection in its handshake, or one opened elsewhere.
+    /// Drives `conn` over `stream`: one opened elsewhere, or a client's in its handshake (a
+    /// server's needs its request answered: [`accept_with`] does that).
     pub fn from_connection(stream: S, conn: Connection) -> Self {
         WebSocket {
             stream,

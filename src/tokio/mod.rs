@@ -6,8 +6,6 @@
 //! one vectored write per wake-up, the connection's next deadline is one `tokio::time::Sleep`,
 //! and buffers are released whenever a read would block, so an idle connection holds none.
 //! Every protocol decision is the core's. [`WebSocketStream::split`] gives halves for two tasks.
-//!
-//! See the crate docs for a server and a client.
 #![forbid(unsafe_code)]
 
 mod driver;
@@ -36,6 +34,9 @@ use crate::proto::handshake::Response;
 use crate::proxy::open_tunnel_async;
 use crate::{CloseFrame, Config, Connection, Event, Message};
 
+/// The same type under the blocking adapter's name (`sync::WebSocket`).
+pub type WebSocket<S> = WebSocketStream<S>;
+
 /// A WebSocket over an async I/O object.
 #[derive(Debug)]
 pub struct WebSocketStream<S> {
@@ -43,7 +44,8 @@ pub struct WebSocketStream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
-    /// Drives `conn` over `io`: a connection in its handshake, or one opened elsewhere.
+    /// Drives `conn` over `io`: one opened elsewhere, or a client's in its handshake (a
+    /// server's needs its request answered: [`accept_with`] does that).
     pub fn from_connection(io: S, conn: Connection) -> Self {
         WebSocketStream {
             driver: Driver::new(io, conn),
@@ -74,15 +76,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         Ok(outcome(self, done.and_then(|s| flushed.map(|()| s))?))
     }
 
-    /// Sends a message: waits while more than [`Config::write_buffer_high_water`] bytes are
-    /// unwritten, then queues it and flushes.
+    /// Sends a message: [`write`](Self::write), then [`flush`](Self::flush).
     pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         self.write(msg).await?;
         self.flush().await
     }
 
-    /// Queues a message (after waiting while the output is over the high-water mark); it goes
-    /// out with the next [`flush`](Self::flush) or the next wake-up of the reading side.
+    /// Queues a message, after waiting while over [`Config::write_buffer_high_water`].
     pub async fn write(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         poll_fn(|cx| self.driver.poll_ready(cx)).await?;
         Ok(self.driver.conn.send(msg.into())?)
@@ -112,6 +112,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// The I/O object.
     pub fn get_ref(&self) -> &S {
         &self.driver.io
+    }
+
+    /// The I/O object, mutable.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.driver.io
     }
 
     /// Splits into a reader and a writer for two tasks; pongs and the close handshake stay

@@ -5,11 +5,10 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use ::tokio::net::TcpStream;
-
 use crate::connect::each_stream;
 use crate::error::Error;
+use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ::tokio::net::TcpStream;
 
 /// A client's stream: plain TCP, or TLS over it.
 #[derive(Debug)]
