@@ -2,17 +2,15 @@
 //! ([`Driver::poll_event`]) that moves bytes and time for the handshake and the frames alike.
 #![forbid(unsafe_code)]
 
+use crate::error::{event_to_item, Error};
+use crate::{CloseCode, CloseFrame, Connection, Event, Message, Transmit, TransportVerdict};
+use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ::tokio::time::{sleep_until, Sleep};
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
-
-use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use ::tokio::time::Sleep;
-
-use crate::error::{event_to_item, Error};
-use crate::{CloseCode, CloseFrame, Connection, Event, Message, Transmit, TransportVerdict};
 
 /// The per-thread read buffer's size, shared by every connection the thread drives.
 const SCRATCH_SIZE: usize = 64 << 10;
@@ -25,7 +23,6 @@ pub(crate) struct Driver<S> {
     pub(crate) io: S,
     pub(crate) conn: Connection,
     sleep: Option<Pin<Box<Sleep>>>,
-    sleep_at: Option<Instant>,
     shutdown_pending: bool,
 }
 
@@ -35,7 +32,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             io,
             conn,
             sleep: None,
-            sleep_at: None,
             shutdown_pending: false,
         }
     }
@@ -80,15 +76,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// Waits for the connection's next deadline; `Ready` when it has passed.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(at) = self.conn.poll_timeout() else {
-            self.sleep_at = None;
             return Poll::Pending;
         };
-        let sleep = self
-            .sleep
-            .get_or_insert_with(|| Box::pin(::tokio::time::sleep_until(at.into())));
-        if self.sleep_at != Some(at) {
-            sleep.as_mut().reset(at.into());
-            self.sleep_at = Some(at);
+        let at = ::tokio::time::Instant::from_std(at);
+        let sleep = self.sleep.get_or_insert_with(|| Box::pin(sleep_until(at)));
+        if sleep.deadline() != at {
+            sleep.as_mut().reset(at);
         }
         sleep.as_mut().poll(cx)
     }

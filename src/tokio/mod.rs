@@ -1,10 +1,9 @@
 //! The tokio adapter: a WebSocket over any `AsyncRead + AsyncWrite + Unpin`, as a `futures`
 //! [`Stream`] of messages and a [`Sink`] of messages.
 //!
-//! A driver only: one loop (in `driver.rs`) moves bytes and time between the I/O object and a
-//! [`Connection`], for the opening handshake and the frames alike. Everything queued goes out in
-//! one vectored write per wake-up, the connection's next deadline is one `tokio::time::Sleep`,
-//! and buffers are released whenever a read would block, so an idle connection holds none.
+//! A driver only: one loop (`driver.rs`) moves bytes and time between the I/O object and a
+//! [`Connection`], for the handshake and the frames alike: one vectored write per wake-up, one
+//! `tokio::time::Sleep` for the next deadline, buffers released whenever a read would block.
 //! Every protocol decision is the core's. [`WebSocketStream::split`] gives halves for two tasks.
 #![forbid(unsafe_code)]
 
@@ -12,7 +11,7 @@ mod driver;
 mod split;
 mod tls;
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -155,47 +154,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
 }
 
 /// Accepts a WebSocket connection with default settings, no subprotocol and no extension.
-pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(io: S) -> Result<WebSocketStream<S>, Error> {
+pub fn accept<S>(io: S) -> impl Future<Output = Result<WebSocketStream<S>, Error>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let conn = Connection::server(Config::default(), Instant::now());
-    open(io, conn).await
+    open(Ok((io, conn)))
 }
 
-/// Drives a handshake that can only end in a WebSocket or an error.
-async fn open<S: AsyncRead + AsyncWrite + Unpin>(
-    io: S,
-    conn: Connection,
-) -> Result<WebSocketStream<S>, Error> {
-    let outcome = WebSocketStream::from_connection(io, conn)
-        .handshake(None::<NoChoice>)
-        .await?;
-    outcome.websocket().ok_or(Error::ConnectionClosed)
+/// Drives a handshake that can only end in a WebSocket or an error, boxed: the future a task
+/// keeps for the connection's life stays no larger than the WebSocket's state.
+fn open<S>(
+    start: Result<(S, Connection), Error>,
+) -> impl Future<Output = Result<WebSocketStream<S>, Error>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let hs = start.map(|(io, conn)| {
+        Box::pin(WebSocketStream::from_connection(io, conn).handshake(None::<NoChoice>))
+    });
+    async move { hs?.await?.websocket().ok_or(Error::ConnectionClosed) }
 }
 
 /// Accepts after `choose` has seen the request and chosen: `Ok(Accept)` with a subprotocol and
 /// extra headers, or `Err(Response)` to answer with a response of its own (a 403 for a bad
 /// `Origin`, a page for a plain HTTP request), which is [`Outcome::Responded`].
-pub async fn accept_with<S, F>(
+pub fn accept_with<S, F>(
     io: S,
     config: Config,
     choose: F,
-) -> Result<Outcome<WebSocketStream<S>>, Error>
+) -> impl Future<Output = Result<Outcome<WebSocketStream<S>>, Error>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Response>,
 {
     let conn = Connection::server(config, Instant::now());
-    WebSocketStream::from_connection(io, conn)
-        .handshake(Some(choose))
-        .await
+    Box::pin(WebSocketStream::from_connection(io, conn).handshake(Some(choose)))
 }
 
 /// Runs the client handshake for `request` over `io`, a transport you connected yourself.
-pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
+pub fn client<S>(
     io: S,
     request: ClientRequest,
     config: Config,
-) -> Result<WebSocketStream<S>, Error> {
-    open(io, Connection::client(request, config, Instant::now())?).await
+) -> impl Future<Output = Result<WebSocketStream<S>, Error>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let conn = Connection::client(request, config, Instant::now());
+    open(conn.map(|c| (io, c)).map_err(Error::from))
 }
 
 /// Connects to a `ws://` or `wss://` URL with default settings ([`Connect::new`]).
