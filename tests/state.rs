@@ -477,3 +477,19 @@ fn fail_from_our_side_reports_our_frame() {
         Err(ApiMisuse::HandshakeInProgress)
     );
 }
+
+/// The example on `Connection`'s docs, run with a real clock (the core never reads one).
+#[test]
+fn connection_doc_example() {
+    let mut server = open(Role::Server, Instant::now());
+    server.receive(HELLO);
+    assert_eq!(
+        server.poll_event(),
+        Some(Event::Message(Message::text("Hello")))
+    );
+    server.send_text("Hi").unwrap();
+    assert_eq!(drain(&mut server), (vec![0x81, 2, b'H', b'i'], false));
+    server.receive(&[0x88, 0x80, 0, 0, 0, 0]);
+    assert_eq!(server.poll_event(), Some(Event::Closed(Ok(None))));
+    assert_eq!(drain(&mut server), (vec![0x88, 0], true));
+}

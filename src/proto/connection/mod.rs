@@ -153,22 +153,27 @@ pub enum TransportVerdict {
 ///    (while [`wants_read`](Self::wants_read)). Drop the transport once
 ///    [`is_terminated`](Self::is_terminated).
 ///
+/// The time is the caller's: this example is a function of `now`, as a driver would call it with
+/// its own clock (`tests/state.rs` runs it).
+///
 /// ```
 /// use std::time::Instant;
-/// use websock::{Agreed, CloseCode, Config, Connection, Event, Message, Role, Transmit};
+/// use websock::{Agreed, Config, Connection, Event, Message, Role, Transmit};
 ///
-/// let mut server = Connection::open(Role::Server, Config::default(), Agreed::default(), Instant::now());
-/// // A masked "Hello" from a client (RFC 6455 5.7).
-/// server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
-/// assert_eq!(server.poll_event(), Some(Event::Message(Message::text("Hello"))));
+/// fn echo_one_message(now: Instant) {
+///     let mut server = Connection::open(Role::Server, Config::default(), Agreed::default(), now);
+///     // A masked "Hello" from a client (RFC 6455 5.7).
+///     server.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+///     assert_eq!(server.poll_event(), Some(Event::Message(Message::text("Hello"))));
 ///
-/// server.send_text("Hi").unwrap();
-/// assert_eq!(server.poll_transmit(), Some(Transmit::Data(vec![0x81, 2, b'H', b'i'].into())));
+///     server.send_text("Hi").unwrap();
+///     assert_eq!(server.poll_transmit(), Some(Transmit::Data(vec![0x81, 2, b'H', b'i'].into())));
 ///
-/// server.receive(&[0x88, 0x80, 0, 0, 0, 0]); // a masked, empty close frame
-/// assert_eq!(server.poll_event(), Some(Event::Closed(Ok(None))));
-/// assert_eq!(server.poll_transmit(), Some(Transmit::Data(vec![0x88, 0].into()))); // our reply
-/// assert_eq!(server.poll_transmit(), Some(Transmit::Shutdown)); // the server closes TCP first
+///     server.receive(&[0x88, 0x80, 0, 0, 0, 0]); // a masked, empty close frame
+///     assert_eq!(server.poll_event(), Some(Event::Closed(Ok(None))));
+///     assert_eq!(server.poll_transmit(), Some(Transmit::Data(vec![0x88, 0].into()))); // reply
+///     assert_eq!(server.poll_transmit(), Some(Transmit::Shutdown)); // a server closes TCP first
+/// }
 /// ```
 pub struct Connection {
     role: Role,
