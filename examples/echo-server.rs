@@ -7,7 +7,10 @@
 //! The tokio adapter by default; `--sync` uses the blocking one with a thread per connection.
 //! permessage-deflate is accepted when a client offers it, unless `--no-deflate`.
 //! A plain `GET /` (no Upgrade header) gets a small page that talks back over WebSocket.
-//! Messages up to 64 MiB; one log line per connection on standard error.
+//! The library's default limits and timers, which are meant for servers facing the internet:
+//! messages up to 16 MiB, a keepalive ping after 20 s without a frame and 20 s for its answer,
+//! and a peer that stops reading dropped after 30 s (see `Config`). One log line per
+//! connection on standard error.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,10 +29,7 @@ fn config() -> Config {
     // Level 1: an echo server is about throughput; the ratio is close to level 6 for text.
     let mut deflate = websock::proto::ext::deflate::DeflateConfig::enabled().level(1);
     deflate.enabled = DEFLATE.load(Ordering::Relaxed);
-    Config::default()
-        .max_message_size(64 << 20)
-        .max_frame_size(64 << 20)
-        .deflate(deflate)
+    Config::default().deflate(deflate)
 }
 
 /// Serves the page to plain HTTP requests; accepts WebSocket upgrades on any path.

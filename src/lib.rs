@@ -113,9 +113,11 @@
 //!
 //! ### Limits
 //!
-//! Every limit has a safe default and a setter on [`Config`]: frame and message size (64 MiB),
+//! Every limit has a safe default and a setter on [`Config`]: frame and message size (16 MiB),
 //! handshake head size and header count, handshake timeout (10 s; a server answers 408), close
-//! timeout (5 s), the write high-water mark, keepalive and idle timeout.
+//! timeout (5 s), the write high-water mark (1 MiB), keepalive (a ping after 20 s without a
+//! frame, 20 s for an answer), the write timeout (30 s without progress: the peer stopped
+//! reading) and the idle timeout (off).
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
 #![deny(unsafe_code)]

@@ -21,10 +21,12 @@ use super::handshake::Limits;
 #[non_exhaustive]
 pub struct Config {
     /// Largest frame payload accepted; a larger frame fails the connection with 1009 as soon as
-    /// its header arrives. Default 64 MiB. Not applied in streaming mode.
+    /// its header arrives. Default 16 MiB. Not applied in streaming mode.
     pub max_frame_size: usize,
-    /// Largest message accepted (the sum of its frames); past it the connection fails with 1009
-    /// without buffering the rest. Default 64 MiB. Not applied in streaming mode.
+    /// Largest message accepted (the sum of its frames, after decompression); past it the
+    /// connection fails with 1009 without buffering the rest. Default 16 MiB: with
+    /// permessage-deflate a few KiB on the wire can make a message this large, so it is the
+    /// memory one peer can pin while its message is assembled. Not applied in streaming mode.
     pub max_message_size: usize,
     /// Answer pings with pongs automatically. Default true. The pong is queued when the ping's
     /// event is taken with `poll_event` (events are parsed as they are pulled).
@@ -35,10 +37,25 @@ pub struct Config {
     /// How long to wait for the peer's part of the close handshake (its close frame, and for a
     /// client the server's TCP close) before giving up. Default 5 s.
     pub close_timeout: Duration,
-    /// Send a ping when nothing has arrived for this long. Default off.
+    /// Send a ping when no whole frame has arrived for this long. Bytes of an unfinished frame
+    /// do not count, so a peer that trickles one frame is asked too. Default 20 s.
     pub keepalive: Option<Duration>,
-    /// Give up on the connection when nothing has arrived for this long. Default off.
+    /// After a keepalive ping, give up on the connection ([`Timeout::Keepalive`]) if no whole
+    /// frame (the pong, or anything else) arrives within this. The ping waits behind whatever
+    /// output is queued before it. Default 20 s: a peer that went away, or trickles one frame,
+    /// is dropped within 40 s.
+    ///
+    /// [`Timeout::Keepalive`]: crate::Timeout::Keepalive
+    pub keepalive_timeout: Option<Duration>,
+    /// Give up on the connection when nothing at all has arrived for this long. Default off
+    /// (keepalive covers a silent peer).
     pub idle_timeout: Option<Duration>,
+    /// Give up on the connection ([`Timeout::Write`]) when output has waited this long without
+    /// a single byte being written: the peer stopped reading. The queued output is dropped, so
+    /// what a non-reading peer costs is released. Default 30 s.
+    ///
+    /// [`Timeout::Write`]: crate::Timeout::Write
+    pub write_timeout: Option<Duration>,
     /// Stop reading from the peer (adapters consult [`Connection::wants_read`]) while this many
     /// bytes wait to be written, so a peer that never reads cannot make us buffer without bound.
     /// Adapters also make a send wait above it. Default 1 MiB.
@@ -61,13 +78,15 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            max_frame_size: 64 << 20,
-            max_message_size: 64 << 20,
+            max_frame_size: 16 << 20,
+            max_message_size: 16 << 20,
             auto_pong: true,
             streaming: false,
             close_timeout: Duration::from_secs(5),
-            keepalive: None,
+            keepalive: Some(Duration::from_secs(20)),
+            keepalive_timeout: Some(Duration::from_secs(20)),
             idle_timeout: None,
+            write_timeout: Some(Duration::from_secs(30)),
             write_buffer_high_water: 1 << 20,
             read_size: 8 << 10,
             handshake_timeout: Duration::from_secs(10),
@@ -115,8 +134,12 @@ setters! { Config {
     close_timeout: Duration,
     /// Sets [`Config::keepalive`].
     keepalive: Option<Duration>,
+    /// Sets [`Config::keepalive_timeout`].
+    keepalive_timeout: Option<Duration>,
     /// Sets [`Config::idle_timeout`].
     idle_timeout: Option<Duration>,
+    /// Sets [`Config::write_timeout`].
+    write_timeout: Option<Duration>,
     /// Sets [`Config::write_buffer_high_water`].
     write_buffer_high_water: usize,
     /// Sets [`Config::read_size`].

@@ -294,6 +294,11 @@ pub enum Timeout {
     Idle,
     /// The peer did not finish the close handshake within `Config::close_timeout`.
     Close,
+    /// No frame answered a keepalive ping within `Config::keepalive_timeout`.
+    Keepalive,
+    /// Output waited to be written with no progress for `Config::write_timeout`: the peer
+    /// stopped reading. What was queued is dropped.
+    Write,
 }
 
 impl fmt::Display for Timeout {
@@ -302,6 +307,8 @@ impl fmt::Display for Timeout {
             Timeout::Handshake => "handshake timed out",
             Timeout::Idle => "idle timeout",
             Timeout::Close => "close handshake timed out",
+            Timeout::Keepalive => "no answer to a keepalive ping",
+            Timeout::Write => "the peer stopped reading (write timed out)",
         })
     }
 }

@@ -22,7 +22,7 @@ use std::net::TcpStream;
 use std::time::Instant;
 
 pub(crate) use self::stream::read_some;
-use self::stream::{arm, feed, write_out};
+use self::stream::{arm, feed, write_failed, write_out};
 use crate::connect::{outcome, Choose, Handshaking, NoChoice};
 pub use crate::connect::{Connect, Outcome};
 use crate::error::event_to_item;
@@ -31,7 +31,7 @@ use crate::proto::handshake::client::ClientRequest;
 use crate::proto::handshake::server::{Accept, Request};
 use crate::proto::handshake::Response;
 use crate::proxy::open_tunnel;
-use crate::{CloseFrame, Config, Connection, Event, Message, TransportVerdict};
+use crate::{CloseFrame, Config, Connection, Event, Message};
 
 mod split;
 mod stream;
@@ -50,7 +50,9 @@ pub struct WebSocket<S> {
 impl<S: Stream> WebSocket<S> {
     /// Drives `conn` over `stream`: one opened elsewhere, or a client's in its handshake (a
     /// server's needs its request answered: [`accept_with`] does that).
-    pub fn from_connection(stream: S, conn: Connection) -> Self {
+    pub fn from_connection(mut stream: S, conn: Connection) -> Self {
+        // A stream that cannot bound its writes leaves a non-reading peer to the caller.
+        let _ = stream.set_write_timeout(conn.config().write_timeout);
         WebSocket {
             stream,
             conn,
@@ -120,8 +122,8 @@ impl<S: Stream> WebSocket<S> {
     /// connection (the core's verdict).
     pub fn flush(&mut self) -> Result<(), Error> {
         match write_out(&mut self.stream, &mut self.conn) {
-            Err(e) if self.conn.transport_failed() == TransportVerdict::Report => Err(e.into()),
-            _ => Ok(()),
+            Err(e) => write_failed(&mut self.conn, e),
+            Ok(()) => Ok(()),
         }
     }
 

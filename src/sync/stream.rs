@@ -9,9 +9,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::connect::each_stream;
-use crate::{Connection, Error, Transmit, TransportVerdict};
+use crate::{Connection, ConnectionError, Error, Transmit, TransportVerdict};
 
-/// Writes everything the connection has queued, vectored, then shuts down if it asks.
+/// Whether a write gave up because the stream's write timeout passed.
+fn stalled(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// Writes everything the connection has queued, vectored, then shuts down if it asks. A write
+/// that waited out the stream's write timeout gives the core the time, so its write timeout
+/// can end the connection.
 pub(super) fn write_out<S: Stream + ?Sized>(s: &mut S, conn: &mut Connection) -> io::Result<()> {
     while conn.transmit_len() > 0 {
         let mut iov = [IoSlice::new(&[]); 64];
@@ -24,6 +31,12 @@ pub(super) fn write_out<S: Stream + ?Sized>(s: &mut S, conn: &mut Connection) ->
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => conn.advance_transmit(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if stalled(&e) => {
+                conn.handle_timeout(Instant::now());
+                if conn.transmit_len() == 0 {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
             Err(e) => return Err(e),
         }
     }
@@ -44,6 +57,7 @@ pub(super) fn write_chunks<S: Stream + ?Sized>(s: &mut S, chunks: &[Bytes]) -> i
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => IoSlice::advance_slices(&mut rest, n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if stalled(&e) => return Err(io::ErrorKind::TimedOut.into()),
             Err(e) => return Err(e),
         }
     }
@@ -66,6 +80,18 @@ pub(crate) fn read_some<S: Stream + ?Sized>(
             Ok(None)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// The error a failed write reports: the core's timeout if one ended the connection, else the
+/// transport's error if the core says the user should see it.
+pub(super) fn write_failed(conn: &mut Connection, e: io::Error) -> Result<(), Error> {
+    if let Some(ConnectionError::Timeout(t)) = conn.last_error() {
+        return Err(Error::Timeout(*t));
+    }
+    match conn.transport_failed() {
+        TransportVerdict::Report => Err(e.into()),
+        TransportVerdict::Ignore => Ok(()),
     }
 }
 
@@ -108,6 +134,13 @@ pub trait Stream: Read + Write {
     fn set_read_timeout(&mut self, _timeout: Option<Duration>) -> io::Result<()> {
         Ok(())
     }
+    /// Bounds how long one write may wait without progress ([`Config::write_timeout`]): past
+    /// it the write fails with `WouldBlock` or `TimedOut`. `None`: no bound.
+    ///
+    /// [`Config::write_timeout`]: crate::Config::write_timeout
+    fn set_write_timeout(&mut self, _timeout: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
     /// Shuts down the write half (TCP FIN).
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
@@ -118,6 +151,9 @@ impl Stream for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         // A zero duration means "no timeout" to the OS; the smallest real bound is wanted.
         TcpStream::set_read_timeout(self, timeout.map(|t| t.max(Duration::from_millis(1))))
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout.map(|t| t.max(Duration::from_millis(1))))
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(std::net::Shutdown::Write)
@@ -130,6 +166,9 @@ macro_rules! through {
         impl<S: Stream + ?Sized> Stream for $t {
             fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
                 (**self).set_read_timeout(t)
+            }
+            fn set_write_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+                (**self).set_write_timeout(t)
             }
             fn shutdown_write(&mut self) -> io::Result<()> {
                 (**self).shutdown_write()
@@ -199,6 +238,9 @@ impl Stream for MaybeTls {
     fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
         each_stream!(MaybeTls, self, s => Stream::set_read_timeout(s, t))
     }
+    fn set_write_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        each_stream!(MaybeTls, self, s => Stream::set_write_timeout(s, t))
+    }
     fn shutdown_write(&mut self) -> io::Result<()> {
         each_stream!(MaybeTls, self, s => s.shutdown_write())
     }
@@ -226,6 +268,9 @@ where
 {
     fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
         self.sock.set_read_timeout(t)
+    }
+    fn set_write_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        self.sock.set_write_timeout(t)
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.conn.send_close_notify();

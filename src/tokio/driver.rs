@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 use crate::error::{event_to_item, Error};
-use crate::{CloseCode, CloseFrame, Connection, Event, Message, Transmit, TransportVerdict};
+use crate::{
+    CloseCode, CloseFrame, Connection, ConnectionError, Event, Message, Transmit, TransportVerdict,
+};
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::time::{sleep_until, Sleep};
 use std::future::Future;
@@ -64,12 +66,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 
     /// Writes everything queued; a transport failure is the core's to judge.
-    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         match ready!(self.poll_write_out(cx)) {
             Err(e) if self.conn.transport_failed() == TransportVerdict::Report => {
                 Poll::Ready(Err(e.into()))
             }
             _ => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// Writes everything queued, with the timers running while the write waits (a peer that
+    /// stopped reading meets the write timeout here).
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            if let Poll::Ready(r) = self.poll_write(cx) {
+                return Poll::Ready(r);
+            }
+            ready!(self.poll_timer(cx));
+            self.conn.handle_timeout(Instant::now());
+            if let Some(ConnectionError::Timeout(t)) = self.conn.last_error() {
+                return Poll::Ready(Err(Error::Timeout(*t)));
+            }
         }
     }
 
@@ -97,7 +114,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             self.conn.handle_timeout(now);
             let event = self.conn.poll_event();
             // Push out what this produced; a write that would block finishes on a later poll.
-            if let Poll::Ready(Err(e)) = self.poll_flush(cx) {
+            if let Poll::Ready(Err(e)) = self.poll_write(cx) {
                 return Poll::Ready(Some(Err(e)));
             }
             if let Some(ev) = event {

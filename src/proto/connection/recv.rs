@@ -236,6 +236,7 @@ impl Connection {
             }
             let header = f.header;
             self.rx.frame = None;
+            self.clock.frame_received();
             let mut payload = self.recv.split_to(avail);
             if let Some(key) = header.mask {
                 apply_mask(&mut payload, key, 0);
@@ -271,6 +272,7 @@ impl Connection {
             let fin = complete && f.header.fin;
             if complete {
                 self.rx.frame = None;
+                self.clock.frame_received();
             }
             let step = self.emit_fragment(data, fin);
             return if complete { step } else { Step::Stop };
@@ -280,6 +282,7 @@ impl Connection {
         }
         let fin = f.header.fin;
         self.rx.frame = None;
+        self.clock.frame_received();
         let payload = self.recv.split_to(avail);
         if compressed {
             return self.inflate_frame(&payload, fin);

@@ -144,6 +144,9 @@ impl Connection {
             mask,
             payload_len: payload.len() as u64,
         };
+        if self.tx.is_empty() {
+            self.clock.transmitted();
+        }
         let mut head = [0u8; MAX_HEADER_LEN];
         let n = header.encode(&mut head);
         self.tx.push_copy(&head[..n]);
@@ -156,6 +159,8 @@ impl Connection {
     /// The next thing to do with the transport: bytes to write, then (once) a shutdown.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         if let Some(b) = self.tx.pop() {
+            // Handed out whole: the transport owns it now.
+            self.clock.transmitted();
             return Some(Transmit::Data(b));
         }
         if self.write_half == WriteHalf::ShutdownDue {
@@ -174,6 +179,9 @@ impl Connection {
 
     /// Marks `n` bytes of [`transmit_chunks`](Self::transmit_chunks) as written.
     pub fn advance_transmit(&mut self, n: usize) {
+        if n > 0 {
+            self.clock.transmitted();
+        }
         self.tx.advance(n);
     }
 

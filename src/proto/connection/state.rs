@@ -155,7 +155,7 @@ impl Connection {
         }
     }
 
-    fn drop_output(&mut self) {
+    pub(super) fn drop_output(&mut self) {
         self.tx = SendQueue::default();
         self.write_half = WriteHalf::Done;
     }

@@ -1,6 +1,6 @@
-//! The connection's clock and timers: the handshake deadline, keepalive pings, the idle timeout
-//! and the close deadline. Time only comes in: from the constructor and from
-//! [`Connection::handle_timeout`]; nothing here reads a clock.
+//! The connection's clock and timers: the handshake deadline, keepalive pings and their
+//! timeout, the idle timeout, the write-stall timeout and the close deadline. Time only comes
+//! in: from the constructor and from [`Connection::handle_timeout`]; nothing here reads a clock.
 #![forbid(unsafe_code)]
 
 use std::time::Instant;
@@ -15,10 +15,17 @@ use crate::proto::frame::OpCode;
 pub(super) struct Clock {
     /// The latest time given.
     pub(super) now: Instant,
-    /// When bytes last arrived (or the connection opened).
+    /// When bytes last arrived (or the connection opened): the idle timeout.
     last_rx: Instant,
+    /// When a whole frame last arrived (or the connection opened): keepalive. Bytes alone do
+    /// not count, so a peer that trickles one frame forever is still asked for a pong.
+    last_frame: Instant,
     /// When we last sent a keepalive ping.
     last_ping: Option<Instant>,
+    /// The keepalive ping that no frame has answered yet.
+    ping_outstanding: Option<Instant>,
+    /// When the output queue last made progress (or became non-empty): the write timeout.
+    tx_progress: Instant,
 }
 
 impl Clock {
@@ -26,18 +33,33 @@ impl Clock {
         Clock {
             now,
             last_rx: now,
+            last_frame: now,
             last_ping: None,
+            ping_outstanding: None,
+            tx_progress: now,
         }
     }
 
     /// The idle and keepalive clocks start when the connection opens.
     pub(super) fn opened(&mut self, now: Instant) {
         self.last_rx = now;
+        self.last_frame = now;
     }
 
     /// Bytes arrived (at the time of the latest `handle_timeout`).
     pub(super) fn received(&mut self) {
         self.last_rx = self.now;
+    }
+
+    /// A whole frame arrived: the peer is alive and framing, whatever it sent.
+    pub(super) fn frame_received(&mut self) {
+        self.last_frame = self.now;
+        self.ping_outstanding = None;
+    }
+
+    /// The output queue moved (bytes written, or the first bytes queued into an empty one).
+    pub(super) fn transmitted(&mut self) {
+        self.tx_progress = self.now;
     }
 }
 
@@ -48,6 +70,12 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.clock.now = self.clock.now.max(now);
         let now = self.clock.now;
+        if self.write_deadline().is_some_and(|d| now >= d) {
+            // The peer stopped reading: what we hold for it is dropped, not kept for ever.
+            self.drop_output();
+            self.transition(Input::TimedOut(Timeout::Write));
+            return;
+        }
         match &self.phase {
             Phase::Handshake(h) if now >= h.deadline() => {
                 self.handshake_timed_out();
@@ -55,8 +83,11 @@ impl Connection {
             Phase::Open => {
                 if self.idle_deadline().is_some_and(|d| now >= d) {
                     self.transition(Input::TimedOut(Timeout::Idle));
+                } else if self.pong_deadline().is_some_and(|d| now >= d) {
+                    self.transition(Input::TimedOut(Timeout::Keepalive));
                 } else if self.keepalive_deadline().is_some_and(|d| now >= d) {
                     self.clock.last_ping = Some(now);
+                    self.clock.ping_outstanding.get_or_insert(now);
                     self.queue_frame(OpCode::Ping, true, 0, bytes::Bytes::new());
                 }
             }
@@ -74,22 +105,41 @@ impl Connection {
     fn keepalive_deadline(&self) -> Option<Instant> {
         let every = self.config.keepalive?;
         let since = match self.clock.last_ping {
-            Some(p) => p.max(self.clock.last_rx),
-            None => self.clock.last_rx,
+            Some(p) => p.max(self.clock.last_frame),
+            None => self.clock.last_frame,
         };
         Some(since + every)
     }
 
+    fn pong_deadline(&self) -> Option<Instant> {
+        Some(self.clock.ping_outstanding? + self.config.keepalive_timeout?)
+    }
+
+    fn write_deadline(&self) -> Option<Instant> {
+        if self.tx.is_empty() {
+            return None;
+        }
+        Some(self.clock.tx_progress + self.config.write_timeout?)
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) next needs to be called, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.phase {
+        let phase = match &self.phase {
             Phase::Handshake(h) => Some(h.deadline()),
-            Phase::Open => match (self.idle_deadline(), self.keepalive_deadline()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
+            Phase::Open => [
+                self.idle_deadline(),
+                self.keepalive_deadline(),
+                self.pong_deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
             Phase::CloseSent { deadline } | Phase::Closed { deadline } => Some(*deadline),
             Phase::Terminated => None,
+        };
+        match (phase, self.write_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }
