@@ -157,3 +157,61 @@ fn protocol_error_over_tcp_gets_1002() {
     assert_eq!(frame[0], 0x88);
     assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1002);
 }
+
+/// A client that stops reading: the server's sends back up, and after `write_timeout` without
+/// progress the send fails with `Timeout::Write` instead of waiting for ever (both adapters).
+#[test]
+fn a_peer_that_stops_reading_meets_the_write_timeout() {
+    use websock::proto::handshake::server::Accept;
+    use websock::Timeout;
+    let config = websock::Config::default().write_timeout(Some(Duration::from_millis(300)));
+    let chunk = Bytes::from(vec![0u8; 1 << 20]);
+    for tokio_server in [false, true] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (config, chunk) = (config.clone(), chunk.clone());
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let started = std::time::Instant::now();
+            let err = if tokio_server {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    tcp.set_nonblocking(true).unwrap();
+                    let tcp = tokio::net::TcpStream::from_std(tcp).unwrap();
+                    let mut ws = websock::tokio::accept_with(tcp, config, |_| Ok(Accept::new()))
+                        .await
+                        .unwrap()
+                        .websocket()
+                        .unwrap();
+                    loop {
+                        if let Err(e) = ws.send(Message::Binary(chunk.clone())).await {
+                            return e;
+                        }
+                    }
+                })
+            } else {
+                let mut ws = websock::sync::accept_with(tcp, config, |_| Ok(Accept::new()))
+                    .unwrap()
+                    .websocket()
+                    .unwrap();
+                loop {
+                    if let Err(e) = ws.send(Message::Binary(chunk.clone())) {
+                        break e;
+                    }
+                }
+            };
+            (err, started.elapsed())
+        });
+        // Connect, then never read again.
+        let _client = websock::sync::connect(&format!("ws://{addr}/")).unwrap();
+        let (err, took) = server.join().unwrap();
+        assert!(
+            matches!(err, Error::Timeout(Timeout::Write)),
+            "tokio {tokio_server}: {err:?}"
+        );
+        assert!(took < Duration::from_secs(10), "{took:?}");
+    }
+}

@@ -901,6 +901,91 @@ fn keepalive_pings_and_idle_timeout() {
     );
 }
 
+/// A peer that trickles one byte of a frame every 2 s (and never reads) is asked for a pong
+/// after 20 s without a whole frame and dropped 20 s later, with the default settings: bytes
+/// alone do not keep a connection alive.
+#[test]
+fn trickling_peer_is_dropped_by_keepalive_within_a_minute() {
+    let start = Instant::now();
+    let mut s = Connection::open(Role::Server, Config::default(), Agreed::default(), start);
+    let frame = cf(0x82, &[0u8; 1000]);
+    let mut pinged_at = None;
+    let mut ended_at = None;
+    for (i, byte) in frame.iter().enumerate() {
+        let now = start + Duration::from_secs(2 * i as u64);
+        s.handle_timeout(now);
+        let (out, _) = drain(&mut s);
+        if pinged_at.is_none() && frames_out(&out).contains(&(0x89, vec![])) {
+            pinged_at = Some(now - start);
+        }
+        if s.last_error().is_some() {
+            ended_at = Some(now - start);
+            break;
+        }
+        s.receive(std::slice::from_ref(byte));
+        assert!(events(&mut s).is_empty());
+    }
+    assert_eq!(pinged_at, Some(Duration::from_secs(20)));
+    assert_eq!(ended_at, Some(Duration::from_secs(40)));
+    assert_eq!(
+        events(&mut s),
+        [Event::Closed(Err(ConnectionError::Timeout(
+            Timeout::Keepalive
+        )))]
+    );
+}
+
+/// Any whole frame answers a keepalive ping, and a peer that sends whole frames is never
+/// pinged at all.
+#[test]
+fn whole_frames_keep_the_connection_alive() {
+    let mut p = Pair::new(100);
+    for _ in 0..10 {
+        p.tick(Duration::from_secs(15));
+        p.client.send_text("still here").unwrap();
+        p.pump();
+        events(&mut p.server);
+        events(&mut p.client);
+    }
+    assert!(p.server.last_error().is_none());
+    assert!(p.client.last_error().is_none());
+    assert_eq!(p.server.state(), State::Open);
+}
+
+/// Output that makes no progress for the write timeout (30 s by default) ends the connection
+/// and drops what was queued; progress restarts the clock.
+#[test]
+fn non_reading_peer_meets_the_write_timeout() {
+    let start = Instant::now();
+    // Keepalive off, to see the write timeout alone (with it on, the unanswered ping at 29 s
+    // would end the connection at 49 s).
+    let config = Config::default().keepalive(None);
+    let mut s = Connection::open(Role::Server, config, Agreed::default(), start);
+    s.send_binary(vec![1u8; 1 << 20]).unwrap();
+    s.handle_timeout(start + Duration::from_secs(29));
+    assert!(s.last_error().is_none());
+    s.advance_transmit(1000);
+    s.handle_timeout(start + Duration::from_secs(58));
+    assert!(
+        s.last_error().is_none(),
+        "progress at 29 s moved the deadline"
+    );
+    assert_eq!(
+        s.poll_timeout().map(|t| t - start),
+        Some(Duration::from_secs(59))
+    );
+    s.handle_timeout(start + Duration::from_millis(58_999));
+    assert!(s.last_error().is_none());
+    s.handle_timeout(start + Duration::from_secs(59));
+    assert_eq!(
+        events(&mut s),
+        [Event::Closed(Err(ConnectionError::Timeout(Timeout::Write)))]
+    );
+    assert_eq!(s.transmit_len(), 0, "the queued output is dropped");
+    assert!(s.buffered_capacity() < 1 << 10);
+    assert!(s.is_terminated());
+}
+
 #[test]
 fn eof_without_close_is_abnormal() {
     let mut s = server();
@@ -1006,6 +1091,145 @@ mod deflate {
         p.client = std::mem::replace(&mut p.client, client()).with_deflate(terms);
         p.server = std::mem::replace(&mut p.server, server()).with_deflate(terms);
         p
+    }
+
+    /// Pseudo-random text that compresses poorly (what costs a compressor most).
+    fn noisy_text(len: usize) -> String {
+        let mut x = 0x2545_f491_u32;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (b'a' + (x % 26) as u8) as char
+            })
+            .collect()
+    }
+
+    /// A message larger than the work budget is compressed a budget at a time as the output
+    /// drains, as one fragmented message (RSV1 on the first frame only), with control frames
+    /// free to go in between; it arrives whole, and a close waits for its last frame.
+    #[test]
+    fn large_compressed_message_goes_out_a_budget_at_a_time() {
+        let budget = 64 << 10;
+        let config = Config::default()
+            .poll_budget(budget)
+            .deflate(DeflateConfig::enabled());
+        for bits in [8, 15] {
+            let mut p = Pair::with_config(1 << 20, config.clone());
+            let terms = Some(params(bits, false));
+            p.client = std::mem::replace(&mut p.client, client()).with_deflate(terms);
+            p.server = std::mem::replace(&mut p.server, server()).with_deflate(terms);
+            let text = noisy_text(1 << 20);
+            p.server.send_text(text.clone()).unwrap();
+            assert!(p.server.has_pending_send());
+            // Only the first piece is compressed up front.
+            assert!(
+                p.server.transmit_len() <= budget + 64,
+                "{}",
+                p.server.transmit_len()
+            );
+            let mut wire = Vec::new();
+            let mut frames = Vec::new();
+            let mut pinged = false;
+            loop {
+                let (out, _) = drain_queued(&mut p.server);
+                wire.extend_from_slice(&out);
+                if !pinged {
+                    p.server.send_ping(&b"between"[..]).unwrap();
+                    pinged = true;
+                    continue;
+                }
+                if !p.server.prepare_transmit() {
+                    break;
+                }
+            }
+            let mut rest = &wire[..];
+            while let Some((h, n)) = FrameHeader::decode(rest).unwrap() {
+                frames.push((h.opcode, h.rsv1(), h.fin));
+                rest = &rest[n + h.payload_len as usize..];
+            }
+            assert!(frames.len() >= 16, "{bits}: {} frames", frames.len());
+            assert_eq!(frames[0], (OpCode::Text, true, false));
+            assert_eq!(frames[1].0, OpCode::Ping, "a ping between the fragments");
+            assert!(frames[2..]
+                .iter()
+                .all(|f| f.0 == OpCode::Continuation && !f.1));
+            assert!(frames.last().unwrap().2, "the last frame ends it");
+            p.client.receive(&wire);
+            assert_eq!(
+                events(&mut p.client),
+                [
+                    msg(Message::Ping(Bytes::from_static(b"between"))),
+                    msg(Message::text(text))
+                ]
+            );
+        }
+        // A close right after a large send: the whole message goes first.
+        let mut p = Pair::with_config(1 << 20, config);
+        let terms = Some(params(15, false));
+        p.client = std::mem::replace(&mut p.client, client()).with_deflate(terms);
+        p.server = std::mem::replace(&mut p.server, server()).with_deflate(terms);
+        let text = noisy_text(300_000);
+        p.server.send_text(text.clone()).unwrap();
+        p.server.close(None).unwrap();
+        assert!(!p.server.has_pending_send());
+        p.pump();
+        assert_eq!(
+            events(&mut p.client),
+            [msg(Message::text(text)), Event::Closed(Ok(None))]
+        );
+    }
+
+    /// Only what is queued now, without compressing more.
+    fn drain_queued(c: &mut Connection) -> (Vec<u8>, bool) {
+        let mut out = Vec::new();
+        let mut shutdown = false;
+        while let Some(t) = c.poll_transmit() {
+            match t {
+                Transmit::Data(b) => out.extend_from_slice(&b),
+                Transmit::Shutdown => shutdown = true,
+            }
+        }
+        (out, shutdown)
+    }
+
+    /// Inflating is bounded per call: a frame that inflates to 4 MiB takes many bounded polls,
+    /// each producing at most the budget, and `poll_event` (unbounded) goes straight through.
+    #[test]
+    fn inflating_stops_at_the_budget() {
+        let budget = 64 << 10;
+        let cfg = DeflateConfig::enabled();
+        let mut tx = Deflate::new(params(15, false).for_client(), &cfg);
+        let wire = cf(0xC2, &tx.compress(&vec![7u8; 4 << 20]));
+        let config = Config::default().poll_budget(budget);
+        let make = || {
+            Connection::open(
+                Role::Server,
+                config.clone(),
+                Agreed::default(),
+                Instant::now(),
+            )
+            .with_deflate(Some(params(15, false)))
+        };
+        let mut s = make();
+        s.receive(&wire);
+        let mut yields = 0;
+        let message = loop {
+            match s.poll_event_bounded() {
+                Some(ev) => break ev,
+                None => {
+                    assert!(s.wants_poll(), "stopped without an event or more to do");
+                    yields += 1;
+                }
+            }
+        };
+        assert_eq!(message, msg(Message::binary(vec![7u8; 4 << 20])));
+        assert!(yields >= (4 << 20) / budget - 1, "{yields} yields");
+        assert!(!s.wants_poll());
+        let mut s = make();
+        s.receive(&wire);
+        assert_eq!(events(&mut s), [msg(Message::binary(vec![7u8; 4 << 20]))]);
     }
 
     /// Under context takeover, small uncompressed messages (below the threshold, RSV1 clear)

@@ -84,7 +84,24 @@ fn messages() -> Vec<Message> {
         Message::text("x"),
         Message::text(long),
         Message::binary(Vec::new()),
+        // Past the work budget (256 KiB): compressed a budget at a time, sent fragmented.
+        Message::text(noisy_text(300_000)),
+        Message::binary(vec![3u8; 1 << 20]),
+        Message::text("after the large ones"),
     ]
+}
+
+/// Pseudo-random letters: text that compresses poorly.
+fn noisy_text(len: usize) -> String {
+    let mut x = 0x9e37_79b9_u32;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (b'a' + (x % 26) as u8) as char
+        })
+        .collect()
 }
 
 fn run_sync_client(addr: SocketAddr, cfg: Config) -> bool {

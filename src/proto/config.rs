@@ -64,6 +64,13 @@ pub struct Config {
     pub write_buffer_high_water: usize,
     /// Size of one read from the transport. Default 8 KiB.
     pub read_size: usize,
+    /// The work one call may do before it returns so that other connections get their turn:
+    /// bytes of output inflated per [`Connection::poll_event`], bytes compressed per step of a
+    /// large outgoing message, and (in the tokio adapter) bytes read per poll before the task
+    /// yields. Default 256 KiB (well under a millisecond of work).
+    ///
+    /// [`Connection::poll_event`]: crate::Connection::poll_event
+    pub poll_budget: usize,
     /// Adapters give up on an opening handshake that has not completed in this time (a client
     /// that trickles its request byte by byte is dropped). Default 10 s.
     pub handshake_timeout: Duration,
@@ -89,6 +96,7 @@ impl Default for Config {
             write_timeout: Some(Duration::from_secs(30)),
             write_buffer_high_water: 1 << 20,
             read_size: 8 << 10,
+            poll_budget: 256 << 10,
             handshake_timeout: Duration::from_secs(10),
             handshake_limits: Limits::default(),
             #[cfg(feature = "deflate")]
@@ -144,6 +152,8 @@ setters! { Config {
     write_buffer_high_water: usize,
     /// Sets [`Config::read_size`].
     read_size: usize,
+    /// Sets [`Config::poll_budget`].
+    poll_budget: usize,
     /// Sets [`Config::handshake_timeout`].
     handshake_timeout: Duration,
     /// Sets [`Config::handshake_limits`].

@@ -112,7 +112,8 @@ impl<S: Stream> WebSocket<S> {
     /// queue passes [`Config::write_buffer_high_water`]). Batching writes saves system calls.
     pub fn write(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         self.conn.send(msg.into())?;
-        if self.conn.transmit_len() >= self.conn.config().write_buffer_high_water {
+        let high = self.conn.config().write_buffer_high_water;
+        if self.conn.transmit_len() >= high || self.conn.has_pending_send() {
             self.flush()?;
         }
         Ok(())

@@ -32,6 +32,9 @@ impl<S: Stream> Shared<S> {
             let mut shutdown = false;
             {
                 let mut conn = lock(&self.conn);
+                if conn.transmit_len() == 0 {
+                    conn.prepare_transmit();
+                }
                 while let Some(t) = conn.poll_transmit() {
                     match t {
                         Transmit::Data(b) => chunks.push(b),

@@ -13,14 +13,17 @@ use crate::{Connection, ConnectionError, Error, Transmit, TransportVerdict};
 
 /// Whether a write gave up because the stream's write timeout passed.
 fn stalled(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Writes everything the connection has queued, vectored, then shuts down if it asks. A write
 /// that waited out the stream's write timeout gives the core the time, so its write timeout
 /// can end the connection.
 pub(super) fn write_out<S: Stream + ?Sized>(s: &mut S, conn: &mut Connection) -> io::Result<()> {
-    while conn.transmit_len() > 0 {
+    while conn.transmit_len() > 0 || conn.prepare_transmit() {
         let mut iov = [IoSlice::new(&[]); 64];
         let k = iov
             .iter_mut()

@@ -38,20 +38,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
     }
 
-    /// Writes everything queued (vectored), then the shutdown if one is due, then flushes.
+    /// Writes everything queued (vectored), then the shutdown if one is due, then flushes. A
+    /// large compressed message is compressed one budget per poll as the socket takes it; the
+    /// task yields between budgets so other connections run.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.conn.transmit_len() > 0 {
-            let mut iov = [IoSlice::new(&[]); 64];
-            let chunks = self.conn.transmit_chunks();
-            let k = iov
-                .iter_mut()
-                .zip(chunks)
-                .map(|(s, c)| *s = IoSlice::new(c))
-                .count();
-            match ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &iov[..k]))? {
-                0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                n => self.conn.advance_transmit(n),
+        let mut prepared = false;
+        loop {
+            while self.conn.transmit_len() > 0 {
+                let mut iov = [IoSlice::new(&[]); 64];
+                let chunks = self.conn.transmit_chunks();
+                let k = iov
+                    .iter_mut()
+                    .zip(chunks)
+                    .map(|(s, c)| *s = IoSlice::new(c))
+                    .count();
+                match ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &iov[..k]))? {
+                    0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    n => self.conn.advance_transmit(n),
+                }
             }
+            if !self.conn.has_pending_send() {
+                break;
+            }
+            if prepared {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            prepared = self.conn.prepare_transmit();
         }
         if let Some(Transmit::Shutdown) = self.conn.poll_transmit() {
             self.shutdown_pending = true;
@@ -110,9 +123,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     ) -> Poll<Option<Result<Event, Error>>> {
         // One clock read per poll, and again only after a timer fired.
         let mut now = Instant::now();
+        let mut read = 0usize;
         loop {
             self.conn.handle_timeout(now);
-            let event = self.conn.poll_event();
+            let event = self.conn.poll_event_bounded();
             // Push out what this produced; a write that would block finishes on a later poll.
             if let Poll::Ready(Err(e)) = self.poll_write(cx) {
                 return Poll::Ready(Some(Err(e)));
@@ -122,6 +136,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
             if self.conn.is_terminated() {
                 return Poll::Ready(None);
+            }
+            if self.conn.wants_poll() || read >= self.conn.config().poll_budget {
+                // This poll's budget is spent: let other tasks run, then go on.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
             if self.poll_timer(cx).is_ready() {
                 now = Instant::now();
@@ -137,7 +156,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     return Poll::Pending;
                 }
                 Poll::Ready(Ok(0)) => self.conn.receive_eof(),
-                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Ok(n)) => read += n,
                 Poll::Ready(Err(e)) => {
                     if self.conn.transport_failed() == TransportVerdict::Report {
                         return Poll::Ready(Some(Err(e.into())));
@@ -196,9 +215,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         Poll::Ready(Ok(n))
     }
 
-    /// Backpressure: ready once the unwritten output is under the high-water mark.
+    /// Backpressure: ready once the unwritten output is under the high-water mark and no large
+    /// message is still being compressed.
     pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if self.conn.transmit_len() >= self.conn.config().write_buffer_high_water {
+        let high = self.conn.config().write_buffer_high_water;
+        if self.conn.transmit_len() >= high || self.conn.has_pending_send() {
             ready!(self.poll_flush(cx))?;
         }
         Poll::Ready(Ok(()))

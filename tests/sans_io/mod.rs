@@ -3,17 +3,22 @@
 
 use websock::{Connection, Event, Transmit};
 
-/// Everything the connection wants written, and whether it asked for a shutdown.
+/// Everything the connection wants written (a large compressed message compressed to the
+/// end), and whether it asked for a shutdown.
 pub fn drain(c: &mut Connection) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     let mut shutdown = false;
-    while let Some(t) = c.poll_transmit() {
-        match t {
-            Transmit::Data(b) => out.extend_from_slice(&b),
-            Transmit::Shutdown => shutdown = true,
+    loop {
+        while let Some(t) = c.poll_transmit() {
+            match t {
+                Transmit::Data(b) => out.extend_from_slice(&b),
+                Transmit::Shutdown => shutdown = true,
+            }
+        }
+        if !c.prepare_transmit() {
+            return (out, shutdown);
         }
     }
-    (out, shutdown)
 }
 
 /// Every event the connection has, in order.

@@ -189,6 +189,8 @@ pub struct Connection {
     events: VecDeque<Event>,
     tx: SendQueue,
     tx_msg: Option<send::TxMessage>,
+    /// A large compressed message still being compressed, a budget at a time.
+    tx_deferred: Option<send::Deferred>,
     masks: Option<Box<dyn MaskSource>>,
     error: Option<ConnectionError>,
     clock: timers::Clock,
@@ -222,6 +224,7 @@ impl Connection {
             events: VecDeque::new(),
             tx: SendQueue::default(),
             tx_msg: None,
+            tx_deferred: None,
             masks: None,
             error: None,
             clock: timers::Clock::new(now),
@@ -306,8 +309,21 @@ impl Connection {
         self.error.as_ref()
     }
 
-    /// The next event, if any.
+    /// The next event, if any: `None` means the bytes given so far hold no more.
     pub fn poll_event(&mut self) -> Option<Event> {
+        loop {
+            let event = self.poll_event_bounded();
+            if event.is_some() || !self.wants_poll() {
+                return event;
+            }
+        }
+    }
+
+    /// Like [`poll_event`](Self::poll_event), but does at most a budget of work
+    /// ([`Config::poll_budget`](crate::Config)): `None` with [`wants_poll`](Self::wants_poll)
+    /// true means it stopped with more to do from bytes already held. For event loops that
+    /// serve many connections on one thread: poll the others, then this one again.
+    pub fn poll_event_bounded(&mut self) -> Option<Event> {
         if self.events.is_empty() {
             self.process();
         }

@@ -24,6 +24,8 @@ pub(super) enum Step {
     NeedMore,
     /// Parsing is over for now (an event is out, or the connection stopped reading).
     Stop,
+    /// The step's work budget ran out with more to do from bytes already held.
+    Yield,
 }
 
 /// The frame whose header has been read and whose payload is still arriving.
@@ -49,6 +51,8 @@ struct RxMessage {
     /// RSV1 on the first frame under permessage-deflate: the payload inflates into `inflated`.
     compressed: bool,
     inflated: Vec<u8>,
+    /// Inflating stopped at the budget with output still pending.
+    inflating: bool,
 }
 
 /// Receive-side state that survives between reads.
@@ -56,11 +60,17 @@ struct RxMessage {
 pub(super) struct Receiver {
     frame: Option<RxFrame>,
     msg: Option<RxMessage>,
+    /// The last parsing step stopped at its budget: more work waits on bytes already held.
+    yielded: bool,
 }
 
 impl Receiver {
     pub(super) fn in_frame(&self) -> bool {
         self.frame.is_some()
+    }
+
+    pub(super) fn yielded(&self) -> bool {
+        self.yielded
     }
 
     pub(super) fn capacity(&self) -> usize {
@@ -127,6 +137,7 @@ impl Connection {
     /// answered) before the bad frame fails the connection, as a peer that sent them in order
     /// may expect (Autobahn 3.2, 4.1.3, 5.15 check exactly this).
     pub(super) fn process(&mut self) {
+        self.rx.yielded = false;
         while self.events.is_empty() {
             let step = match self.phase {
                 Phase::Handshake(_) => self.handshake_step(),
@@ -134,6 +145,7 @@ impl Connection {
                 _ => Step::Stop,
             };
             if step != Step::Continue {
+                self.rx.yielded = step == Step::Yield;
                 break;
             }
         }
@@ -210,6 +222,7 @@ impl Connection {
                 first_out: true,
                 compressed: self.codec.is_compressed(h.rsv),
                 inflated: Vec::new(),
+                inflating: false,
             });
         }
         let limit = self.config.max_message_size;
@@ -259,9 +272,11 @@ impl Connection {
             }
             f.checked = avail;
         }
+        if self.rx.msg.as_ref().is_some_and(|m| m.compressed) {
+            return self.inflate_step();
+        }
         let complete = avail as u64 == f.remaining;
-        let compressed = self.rx.msg.as_ref().is_some_and(|m| m.compressed);
-        if self.config.streaming && !compressed {
+        if self.config.streaming {
             if avail == 0 && !complete {
                 return Step::NeedMore;
             }
@@ -284,9 +299,6 @@ impl Connection {
         self.rx.frame = None;
         self.clock.frame_received();
         let payload = self.recv.split_to(avail);
-        if compressed {
-            return self.inflate_frame(&payload, fin);
-        }
         let msg = self.rx.msg.as_mut().expect("data frame without message");
         if msg.buf.is_empty() {
             msg.buf = payload;
@@ -300,31 +312,65 @@ impl Connection {
         Step::Continue
     }
 
-    /// One complete frame of a compressed message: inflate it (bounded by the message limit),
-    /// validate text as it comes out, and finish the message on FIN.
-    fn inflate_frame(&mut self, payload: &[u8], fin: bool) -> Step {
+    /// Inflates what has arrived of a compressed message's frame, at most
+    /// [`Config::poll_budget`](crate::Config::poll_budget) bytes of output per step (bounded by
+    /// the message limit), validating text as it comes out; finishes the message on FIN. In
+    /// streaming mode each step's output is a fragment.
+    fn inflate_step(&mut self) -> Step {
         let limit = self.config.max_message_size;
-        let msg = self.rx.msg.as_mut().expect("data frame without message");
-        let start = msg.inflated.len();
-        if let Err(e) = self.codec.decode(payload, fin, &mut msg.inflated, limit) {
-            self.fail_peer(e);
-            return Step::Stop;
+        let budget = self.config.poll_budget;
+        let (Some(f), Some(msg)) = (self.rx.frame.as_mut(), self.rx.msg.as_mut()) else {
+            return Step::NeedMore;
+        };
+        let avail = (self.recv.len() as u64).min(f.remaining) as usize;
+        let complete = avail as u64 == f.remaining;
+        if avail == 0 && !complete && !msg.inflating {
+            return Step::NeedMore;
         }
+        let end = complete && f.header.fin;
+        let start = msg.inflated.len();
+        let input = &self.recv.data()[..avail];
+        let (used, more) = match self
+            .codec
+            .decode(input, end, &mut msg.inflated, limit, budget)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                self.fail_peer(e);
+                return Step::Stop;
+            }
+        };
+        msg.inflating = more;
+        self.recv.advance(used);
+        f.remaining -= used as u64;
+        f.taken += used;
+        f.checked -= used;
         if let Some(v) = msg.utf8.as_mut() {
             if let Err(e) = v.feed(&msg.inflated[start..]) {
                 self.fail_peer(ProtocolError::InvalidUtf8 { offset: e.offset });
                 return Step::Stop;
             }
         }
-        if self.config.streaming {
-            let data = Bytes::from(std::mem::take(&mut msg.inflated));
-            return self.emit_fragment(data, fin);
+        let done = f.remaining == 0 && !more;
+        let fin = done && f.header.fin;
+        if done {
+            self.rx.frame = None;
+            self.clock.frame_received();
         }
-        if fin {
+        if self.config.streaming {
+            if !msg.inflated.is_empty() || fin {
+                let data = Bytes::from(std::mem::take(&mut msg.inflated));
+                return self.emit_fragment(data, fin);
+            }
+        } else if fin {
             let msg = self.rx.msg.take().expect("checked above");
             return self.finish_message(msg);
         }
-        Step::Continue
+        match (more, done) {
+            (true, _) => Step::Yield,
+            (false, true) => Step::Continue,
+            (false, false) => Step::NeedMore,
+        }
     }
 
     fn finish_message(&mut self, msg: RxMessage) -> Step {

@@ -20,6 +20,18 @@ pub(super) struct TxMessage {
     utf8: Option<Validator>,
 }
 
+/// A compressed message larger than the work budget, compressed a budget at a time as the
+/// transport drains ([`Connection::prepare_transmit`]) and sent as one fragmented message.
+#[derive(Debug)]
+pub(super) struct Deferred {
+    opcode: OpCode,
+    payload: Bytes,
+    /// Input compressed so far.
+    done: usize,
+    /// Whether the first frame (opcode and RSV1) is out.
+    started: bool,
+}
+
 impl Connection {
     pub(super) fn check_open(&self) -> Result<(), ApiMisuse> {
         match self.phase {
@@ -61,6 +73,17 @@ impl Connection {
         if self.tx_msg.is_some() {
             return Err(ApiMisuse::FragmentedMessageInProgress);
         }
+        self.finish_deferred();
+        if payload.len() > self.config.poll_budget && self.codec.compresses(payload.len()) {
+            self.tx_deferred = Some(Deferred {
+                opcode,
+                payload,
+                done: 0,
+                started: false,
+            });
+            self.prepare_transmit();
+            return Ok(());
+        }
         let (payload, rsv) = self.codec.encode(payload);
         self.queue_frame(opcode, true, rsv, payload);
         Ok(())
@@ -78,6 +101,7 @@ impl Connection {
         fin: bool,
     ) -> Result<(), ApiMisuse> {
         self.check_open()?;
+        self.finish_deferred();
         let data = data.into();
         let continuing = match &self.tx_msg {
             None => false,
@@ -128,7 +152,57 @@ impl Connection {
         Ok(())
     }
 
+    /// Compresses the next budget's worth ([`Config::poll_budget`](crate::Config)) of a large
+    /// message being sent into the output queue as one frame, and returns whether it queued
+    /// one (false: nothing is pending).
+    /// Adapters call it once the queue has drained: a large compressed message is compressed
+    /// as the transport takes it, so memory stays near the high-water mark and no call does
+    /// more than a budget of work. A message over the budget goes out as several frames.
+    pub fn prepare_transmit(&mut self) -> bool {
+        loop {
+            let Some(d) = self.tx_deferred.as_mut() else {
+                return false;
+            };
+            let end = d.done.saturating_add(self.config.poll_budget.max(1));
+            let end = end.min(d.payload.len());
+            let last = end == d.payload.len();
+            let out = self.codec.encode_part(&d.payload[d.done..end], last);
+            d.done = end;
+            if out.is_empty() && !last {
+                // The compressor kept it all for now: nothing to frame yet.
+                continue;
+            }
+            let (opcode, rsv) = match d.started {
+                true => (OpCode::Continuation, 0),
+                false => (d.opcode, 0b100),
+            };
+            d.started = true;
+            if last {
+                self.tx_deferred = None;
+            }
+            self.queue_frame(opcode, last, rsv, out);
+            return true;
+        }
+    }
+
+    /// Whether a large message is still being compressed ([`prepare_transmit`]). Adapters make
+    /// the next send wait for it, as they do above the high-water mark.
+    ///
+    /// [`prepare_transmit`]: Self::prepare_transmit
+    pub fn has_pending_send(&self) -> bool {
+        self.tx_deferred.is_some()
+    }
+
+    /// Compresses the rest of a deferred message now: what comes next must follow it.
+    fn finish_deferred(&mut self) {
+        while self.prepare_transmit() {}
+    }
+
     pub(super) fn queue_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Bytes) {
+        if opcode == OpCode::Close {
+            // Nothing may follow a close: the message before it goes out whole.
+            self.finish_deferred();
+        }
         let mask = match self.role {
             Role::Client => Some(
                 self.masks
@@ -196,6 +270,13 @@ impl Connection {
     pub fn wants_read(&self) -> bool {
         !matches!(self.phase, Phase::Terminated)
             && self.tx.len() < self.config.write_buffer_high_water
+    }
+
+    /// Whether [`poll_event_bounded`](Self::poll_event_bounded) stopped at its work budget
+    /// ([`Config::poll_budget`](crate::Config)) with more to do from bytes it already holds:
+    /// call it again (an async adapter first lets other tasks run) before reading more.
+    pub fn wants_poll(&self) -> bool {
+        self.rx.yielded() && self.events.is_empty()
     }
 
     /// Frees the receive and send buffers if they are empty, so an idle connection holds no

@@ -141,6 +141,10 @@ impl Connection {
     /// Enters a state in which nothing more is read, reporting `outcome` (once: only states
     /// that still read come here with one).
     fn stop_reading(&mut self, next: Phase, outcome: Option<CloseResult>, shutdown: bool) {
+        if matches!(next, Phase::Terminated) {
+            // Ended without a close: the rest of a message being compressed is not sent.
+            self.tx_deferred = None;
+        }
         self.phase = next;
         self.rx = Default::default();
         self.recv.clear();
@@ -157,6 +161,7 @@ impl Connection {
 
     pub(super) fn drop_output(&mut self) {
         self.tx = SendQueue::default();
+        self.tx_deferred = None;
         self.write_half = WriteHalf::Done;
     }
 

@@ -290,6 +290,14 @@ impl Deflate {
 
     /// Compresses one whole message: raw DEFLATE ended by a sync flush, trailer removed.
     pub fn compress(&mut self, input: &[u8]) -> Vec<u8> {
+        self.compress_part(input, true)
+    }
+
+    /// Compresses the next part of a message; `last` ends it (sync flush, trailer removed,
+    /// context reset if agreed). The parts' outputs, concatenated, are the message's payload,
+    /// so each may go out as its own frame: a large message is compressed a piece at a time as
+    /// the transport drains, never all at once.
+    pub fn compress_part(&mut self, input: &[u8], last: bool) -> Vec<u8> {
         let (level, bits) = match self.tx_bits {
             // No back-references at all: valid under any window (see the module docs).
             8 => (0, 9),
@@ -298,6 +306,11 @@ impl Deflate {
         let c = self.compressor.get_or_insert_with(|| {
             Compress::new_with_window_bits(Compression::new(level), false, bits)
         });
+        let flush = if last {
+            FlushCompress::Sync
+        } else {
+            FlushCompress::None
+        };
         let mut out = Vec::with_capacity(input.len() / 2 + 64);
         let mut rest = input;
         loop {
@@ -307,14 +320,17 @@ impl Deflate {
             let before = c.total_in();
             // In-memory compression of a complete input cannot fail but for a bug in the
             // backend; stop rather than loop.
-            if c.compress_vec(rest, &mut out, FlushCompress::Sync).is_err() {
+            if c.compress_vec(rest, &mut out, flush).is_err() {
                 break;
             }
             rest = &rest[(c.total_in() - before) as usize..];
-            // The flush is complete once input is used up and output room was left over.
+            // Done once input is used up and output room was left over (nothing pending).
             if rest.is_empty() && out.len() < out.capacity() {
                 break;
             }
+        }
+        if !last {
+            return out;
         }
         if out.ends_with(&TRAILER) {
             out.truncate(out.len() - TRAILER.len());
@@ -337,19 +353,45 @@ impl Deflate {
     /// would pass `limit`, without inflating the rest.
     pub fn decompress(
         &mut self,
-        input: &[u8],
+        mut input: &[u8],
         fin: bool,
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), ProtocolError> {
+        loop {
+            let (used, more) = self.decompress_some(input, fin, out, limit, usize::MAX)?;
+            input = &input[used..];
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Inflates from `input` into `out`, bounded by `limit` for the message and by `budget`
+    /// bytes of output for this call: the work done per call is bounded however far the data
+    /// inflates. Returns the input bytes used and whether it stopped at the budget with more
+    /// to do (call again with the rest of the input, which may be empty). `end` says that
+    /// `input` is the last of the message: once it is used up the trailer is appended.
+    pub fn decompress_some(
+        &mut self,
+        input: &[u8],
+        end: bool,
+        out: &mut Vec<u8>,
+        limit: usize,
+        budget: usize,
+    ) -> Result<(usize, bool), ProtocolError> {
         let bits = self.rx_bits.clamp(9, 15);
         let d = self
             .decompressor
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
-        let mut ended = inflate(d, input, out, limit)?;
-        if fin {
+        let stop = out.len().saturating_add(budget.max(1));
+        let (used, mut ended, full) = inflate(d, input, out, limit, stop)?;
+        if full {
+            return Ok((used, true));
+        }
+        if end {
             if !ended {
-                ended = inflate(d, &TRAILER, out, limit)?;
+                ended = inflate(d, &TRAILER, out, limit, usize::MAX)?.1;
             }
             if self.rx_reset || ended {
                 d.reset(false);
@@ -358,7 +400,7 @@ impl Deflate {
             // A final block mid-message: nothing may follow it in this message.
             d.reset(false);
         }
-        Ok(())
+        Ok((used, false))
     }
 
     /// Bytes of compression state currently allocated (an estimate by zlib's formulas).
@@ -374,25 +416,33 @@ impl Deflate {
     }
 }
 
-/// Inflates `input` into `out` up to `limit` bytes. Returns whether the stream ended (a final
-/// block).
+/// Inflates `input` into `out` up to `limit` bytes, stopping once `out` reaches `stop` bytes.
+/// Returns the input used, whether the stream ended (a final block), and whether it stopped at
+/// `stop` (more output may be pending).
 ///
 /// Output goes into an explicitly sized window of `out`, never into whatever spare capacity the
 /// vector happens to have: `out` never holds more than `limit + 1` bytes of capacity, however
 /// far the data would inflate (a bomb costs the limit, not the next power of two past it).
 fn inflate(
     d: &mut Decompress,
-    mut input: &[u8],
+    input: &[u8],
     out: &mut Vec<u8>,
     limit: usize,
-) -> Result<bool, ProtocolError> {
+    stop: usize,
+) -> Result<(usize, bool, bool), ProtocolError> {
+    let mut used = 0;
     loop {
+        let rest = &input[used..];
         let start = out.len();
+        if start >= stop {
+            return Ok((used, false, true));
+        }
         // One byte past the limit is room enough to see that a message is too big.
         let room = limit.saturating_sub(start).saturating_add(1);
-        let step = (input.len().saturating_mul(4))
+        let step = (rest.len().saturating_mul(4))
             .clamp(1024, 256 << 10)
-            .min(room);
+            .min(room)
+            .min(stop - start);
         if out.capacity() < start + step {
             // Geometric growth (no quadratic copying), capped at the limit.
             let target = (out.capacity() * 2).max(start + step).min(start + room);
@@ -400,7 +450,7 @@ fn inflate(
         }
         out.resize(start + step, 0);
         let (in_before, out_before) = (d.total_in(), d.total_out());
-        let status = d.decompress(input, &mut out[start..], FlushDecompress::Sync);
+        let status = d.decompress(rest, &mut out[start..], FlushDecompress::Sync);
         let produced = (d.total_out() - out_before) as usize;
         out.truncate(start + produced);
         let status = status.map_err(|e| ProtocolError::InvalidCompressedData(e.to_string()))?;
@@ -411,11 +461,11 @@ fn inflate(
             });
         }
         let consumed = (d.total_in() - in_before) as usize;
-        input = &input[consumed..];
+        used += consumed;
         match status {
             Status::StreamEnd => {
-                return if input.is_empty() {
-                    Ok(true)
+                return if used == input.len() {
+                    Ok((used, true, false))
                 } else {
                     Err(ProtocolError::InvalidCompressedData(
                         "data after the final block".into(),
@@ -423,7 +473,7 @@ fn inflate(
                 }
             }
             // More output is pending only if the window was filled.
-            _ if input.is_empty() && produced < step => return Ok(false),
+            _ if used == input.len() && produced < step => return Ok((used, false, false)),
             _ if produced == 0 && consumed == 0 => {
                 return Err(ProtocolError::InvalidCompressedData("no progress".into()))
             }

@@ -153,19 +153,43 @@ impl Codec {
         (payload, 0)
     }
 
-    /// Inflates one frame of a compressed message into `out`, bounded by `limit`.
+    /// Whether a whole message of `len` bytes would be compressed.
+    pub(crate) fn compresses(&self, len: usize) -> bool {
+        #[cfg(feature = "deflate")]
+        if let Some(d) = &self.deflate {
+            return d.should_compress(len);
+        }
+        let _ = len;
+        false
+    }
+
+    /// The next part of a message being compressed a piece at a time (only when
+    /// [`compresses`](Self::compresses) said so); `last` ends the message.
+    pub(crate) fn encode_part(&mut self, input: &[u8], last: bool) -> Bytes {
+        #[cfg(feature = "deflate")]
+        if let Some(d) = self.deflate.as_mut() {
+            return Bytes::from(d.compress_part(input, last));
+        }
+        let _ = last;
+        Bytes::copy_from_slice(input)
+    }
+
+    /// Inflates from `input` into `out`, bounded by `limit` for the message and `budget` bytes
+    /// of output for this call; `end`: `input` ends the message. Returns the input used and
+    /// whether it stopped at the budget with more to do.
     pub(crate) fn decode(
         &mut self,
         input: &[u8],
-        fin: bool,
+        end: bool,
         out: &mut Vec<u8>,
         limit: usize,
-    ) -> Result<(), ProtocolError> {
+        budget: usize,
+    ) -> Result<(usize, bool), ProtocolError> {
         #[cfg(feature = "deflate")]
         if let Some(d) = self.deflate.as_mut() {
-            return d.decompress(input, fin, out, limit);
+            return d.decompress_some(input, end, out, limit, budget);
         }
-        let _ = (input, fin, out, limit);
+        let _ = (input, end, out, limit, budget);
         Err(ProtocolError::ReservedBitsSet(0b100))
     }
 
