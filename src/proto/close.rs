@@ -85,7 +85,9 @@ impl ProtocolError {
     pub fn close_code(&self) -> CloseCode {
         use ProtocolError::*;
         match self {
-            FrameTooBig { .. } | MessageTooBig { .. } => CloseCode::TOO_BIG,
+            FrameTooBig { .. } | MessageTooBig { .. } | TooManyFragments { .. } => {
+                CloseCode::TOO_BIG
+            }
             InvalidUtf8 { .. } | InvalidCloseReason | InvalidCompressedData(_) => {
                 CloseCode::INVALID_PAYLOAD
             }

@@ -28,6 +28,12 @@ pub struct Config {
     /// permessage-deflate a few KiB on the wire can make a message this large, so it is the
     /// memory one peer can pin while its message is assembled. Not applied in streaming mode.
     pub max_message_size: usize,
+    /// Most frames one message may come in; past it the connection fails with 1009. Frames are
+    /// appended into one buffer, so a fragment costs no memory of its own, but a flood of
+    /// empty continuations would otherwise keep a message open for ever. Default 131,072 (a
+    /// 4 MiB message in 64-byte fragments, as Autobahn 9.3.1 sends, is 65,536). Not applied in
+    /// streaming mode.
+    pub max_fragments: usize,
     /// Answer pings with pongs automatically. Default true. The pong is queued when the ping's
     /// event is taken with `poll_event` (events are parsed as they are pulled).
     pub auto_pong: bool,
@@ -87,6 +93,7 @@ impl Default for Config {
         Config {
             max_frame_size: 16 << 20,
             max_message_size: 16 << 20,
+            max_fragments: 1 << 17,
             auto_pong: true,
             streaming: false,
             close_timeout: Duration::from_secs(5),
@@ -134,6 +141,8 @@ setters! { Config {
     max_frame_size: usize,
     /// Sets [`Config::max_message_size`].
     max_message_size: usize,
+    /// Sets [`Config::max_fragments`].
+    max_fragments: usize,
     /// Sets [`Config::auto_pong`].
     auto_pong: bool,
     /// Sets [`Config::streaming`].

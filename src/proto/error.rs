@@ -55,6 +55,11 @@ pub enum ProtocolError {
         /// The configured limit.
         limit: usize,
     },
+    /// A message in more frames than `Config::max_fragments` allows: 1009.
+    TooManyFragments {
+        /// The configured limit.
+        limit: usize,
+    },
     /// A text message (or close reason) that is not valid UTF-8 (8.1). `offset` is the index of
     /// the first byte found invalid within the message.
     InvalidUtf8 {
@@ -90,6 +95,7 @@ impl ProtocolError {
             DataFrameInsideFragmentedMessage => "data frame inside fragmented message",
             FrameTooBig { .. } => "frame too big",
             MessageTooBig { .. } => "message too big",
+            TooManyFragments { .. } => "too many fragments",
             InvalidUtf8 { .. } => "invalid utf-8",
             CloseFrameTooShort => "close payload of one byte",
             InvalidCloseCode(_) => "invalid close code",
@@ -111,6 +117,7 @@ impl fmt::Display for ProtocolError {
             MessageTooBig { size, limit } => {
                 write!(f, "message of at least {size} bytes over limit {limit}")
             }
+            TooManyFragments { limit } => write!(f, "message in more than {limit} frames"),
             InvalidUtf8 { offset } => write!(f, "invalid UTF-8 at byte {offset}"),
             InvalidCloseCode(c) => write!(f, "invalid close code {c}"),
             InvalidCompressedData(msg) => write!(f, "invalid compressed data: {msg}"),

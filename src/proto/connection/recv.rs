@@ -46,6 +46,8 @@ struct RxMessage {
     kind: DataKind,
     buf: BytesMut,
     size: u64,
+    /// Frames so far.
+    frames: usize,
     utf8: Option<Validator>,
     first_out: bool,
     /// RSV1 on the first frame under permessage-deflate: the payload inflates into `inflated`.
@@ -218,6 +220,7 @@ impl Connection {
                 kind,
                 buf: BytesMut::new(),
                 size: 0,
+                frames: 0,
                 utf8: (kind == DataKind::Text).then(Validator::new),
                 first_out: true,
                 compressed: self.codec.is_compressed(h.rsv),
@@ -228,10 +231,16 @@ impl Connection {
         let limit = self.config.max_message_size;
         let msg = self.rx.msg.as_mut().expect("set above");
         msg.size = msg.size.saturating_add(h.payload_len);
+        msg.frames += 1;
         if !streaming && msg.size > limit as u64 {
             return Err(ProtocolError::MessageTooBig {
                 size: msg.size,
                 limit,
+            });
+        }
+        if !streaming && msg.frames > self.config.max_fragments {
+            return Err(ProtocolError::TooManyFragments {
+                limit: self.config.max_fragments,
             });
         }
         Ok(())
