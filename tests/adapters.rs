@@ -162,10 +162,22 @@ fn protocol_error_over_tcp_gets_1002() {
 /// progress the send fails with `Timeout::Write` instead of waiting for ever (both adapters).
 #[test]
 fn a_peer_that_stops_reading_meets_the_write_timeout() {
+    for deflate in [false, true] {
+        stops_reading(deflate);
+    }
+}
+
+/// With `deflate`, the client offers an 8-bit server window (stored blocks: no compression)
+/// and the server sends large messages, compressed a budget at a time as the socket drains.
+fn stops_reading(deflate: bool) {
     use websock::proto::handshake::server::Accept;
     use websock::Timeout;
-    let config = websock::Config::default().write_timeout(Some(Duration::from_millis(300)));
-    let chunk = Bytes::from(vec![0u8; 1 << 20]);
+    let mut config = websock::Config::default().write_timeout(Some(Duration::from_millis(300)));
+    #[cfg(feature = "deflate")]
+    if deflate {
+        config = config.deflate(websock::proto::ext::deflate::DeflateConfig::enabled());
+    }
+    let chunk = Bytes::from(vec![0u8; 4 << 20]);
     for tokio_server in [false, true] {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -206,11 +218,21 @@ fn a_peer_that_stops_reading_meets_the_write_timeout() {
             (err, started.elapsed())
         });
         // Connect, then never read again.
-        let _client = websock::sync::connect(&format!("ws://{addr}/")).unwrap();
+        let mut client_config = websock::Config::default();
+        #[cfg(feature = "deflate")]
+        if deflate {
+            client_config = client_config.deflate(
+                websock::proto::ext::deflate::DeflateConfig::enabled().server_max_window_bits(8),
+            );
+        }
+        let connect = websock::Connect::new(&format!("ws://{addr}/"))
+            .unwrap()
+            .config(client_config);
+        let _client = websock::sync::connect_with(connect).unwrap();
         let (err, took) = server.join().unwrap();
         assert!(
             matches!(err, Error::Timeout(Timeout::Write)),
-            "tokio {tokio_server}: {err:?}"
+            "tokio {tokio_server}, deflate {deflate}: {err:?}"
         );
         assert!(took < Duration::from_secs(10), "{took:?}");
     }

@@ -30,9 +30,20 @@ pub(super) fn write_out<S: Stream + ?Sized>(s: &mut S, conn: &mut Connection) ->
             .zip(conn.transmit_chunks())
             .map(|(slot, c)| *slot = IoSlice::new(c))
             .count();
+        let want: usize = iov[..k].iter().map(|s| s.len()).sum();
         match s.write_vectored(&iov[..k]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => conn.advance_transmit(n),
+            Ok(n) if n == want => conn.advance_transmit(n),
+            Ok(n) => {
+                // A short write: the peer reads slowly. A blocking write that keeps making a
+                // little progress never times out in the OS, so the core's write timeout (each
+                // byte may wait so long) is checked here.
+                conn.advance_transmit(n);
+                conn.handle_timeout(Instant::now());
+                if conn.transmit_len() == 0 && conn.last_error().is_some() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if stalled(&e) => {
                 conn.handle_timeout(Instant::now());

@@ -218,11 +218,9 @@ impl Connection {
             mask,
             payload_len: payload.len() as u64,
         };
-        if self.tx.is_empty() {
-            self.clock.transmitted();
-        }
         let mut head = [0u8; MAX_HEADER_LEN];
         let n = header.encode(&mut head);
+        self.clock.queued(n + payload.len(), self.tx.is_empty());
         self.tx.push_copy(&head[..n]);
         match mask {
             None => self.tx.push_bytes(payload),
@@ -234,7 +232,7 @@ impl Connection {
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         if let Some(b) = self.tx.pop() {
             // Handed out whole: the transport owns it now.
-            self.clock.transmitted();
+            self.clock.transmitted(b.len());
             return Some(Transmit::Data(b));
         }
         if self.write_half == WriteHalf::ShutdownDue {
@@ -253,9 +251,7 @@ impl Connection {
 
     /// Marks `n` bytes of [`transmit_chunks`](Self::transmit_chunks) as written.
     pub fn advance_transmit(&mut self, n: usize) {
-        if n > 0 {
-            self.clock.transmitted();
-        }
+        self.clock.transmitted(n);
         self.tx.advance(n);
     }
 

@@ -24,8 +24,18 @@ pub(super) struct Clock {
     last_ping: Option<Instant>,
     /// The keepalive ping that no frame has answered yet.
     ping_outstanding: Option<Instant>,
-    /// When the output queue last made progress (or became non-empty): the write timeout.
+    /// The write timeout's clock: when the output last made progress. Progress means every
+    /// byte that was queued at the previous mark has been written (a peer that reads a byte at
+    /// a time does not reset it), so each byte waits at most `write_timeout` in the queue.
     tx_progress: Instant,
+    /// Bytes ever queued, and ever written.
+    tx_queued: u64,
+    tx_written: u64,
+    /// Progress is made once `tx_written` reaches this.
+    tx_mark: u64,
+    /// Progress was made since the last `handle_timeout`: its time is the next `now` given, so
+    /// a stale clock never makes the timeout fire early.
+    tx_progressed: bool,
 }
 
 impl Clock {
@@ -37,6 +47,10 @@ impl Clock {
             last_ping: None,
             ping_outstanding: None,
             tx_progress: now,
+            tx_queued: 0,
+            tx_written: 0,
+            tx_mark: 0,
+            tx_progressed: false,
         }
     }
 
@@ -57,9 +71,23 @@ impl Clock {
         self.ping_outstanding = None;
     }
 
-    /// The output queue moved (bytes written, or the first bytes queued into an empty one).
-    pub(super) fn transmitted(&mut self) {
-        self.tx_progress = self.now;
+    /// `n` bytes were queued; `was_empty`: into an empty queue, which starts the clock.
+    pub(super) fn queued(&mut self, n: usize, was_empty: bool) {
+        self.tx_queued += n as u64;
+        if was_empty {
+            self.tx_progress = self.now;
+            self.tx_progressed = true;
+            self.tx_mark = self.tx_queued;
+        }
+    }
+
+    /// `n` bytes were written (or handed out whole).
+    pub(super) fn transmitted(&mut self, n: usize) {
+        self.tx_written += n as u64;
+        if self.tx_written >= self.tx_mark {
+            self.tx_progressed = true;
+            self.tx_mark = self.tx_queued;
+        }
     }
 }
 
@@ -70,6 +98,9 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.clock.now = self.clock.now.max(now);
         let now = self.clock.now;
+        if std::mem::take(&mut self.clock.tx_progressed) {
+            self.clock.tx_progress = now;
+        }
         if self.write_deadline().is_some_and(|d| now >= d) {
             // The peer stopped reading: what we hold for it is dropped, not kept for ever.
             self.drop_output();
