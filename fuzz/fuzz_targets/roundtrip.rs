@@ -1,5 +1,6 @@
 //! Messages sent by one core, piped in arbitrary chunks into a core of the other role, arrive
-//! exactly as sent: fragments as one message (or, in streaming mode, as pieces that add up to
+//! exactly as sent (with or without permessage-deflate on arbitrary terms, and a small work
+//! budget so that large compressed messages go out a piece at a time): fragments as one message (or, in streaming mode, as pieces that add up to
 //! it), pings and pongs as messages, then the close handshake completes without an error on
 //! either side. Pongs answering the pings flow back and arrive at the sender.
 #![no_main]
@@ -7,6 +8,9 @@
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use websock::proto::close::CloseCode;
+use websock::proto::config::DeflateConfig;
+use websock::proto::ext::deflate::DeflateParams;
+use websock::proto::ext::Negotiated;
 use websock::{
     CloseFrame, Config, Connection, DataKind, Event, Message, Role, Transmit, Utf8Bytes,
 };
@@ -41,6 +45,11 @@ struct Input {
     chunks: Vec<u16>,
     /// Close code (reduced to a sendable one) and reason.
     close: (u16, String),
+    /// permessage-deflate on these terms: windows (reduced to 8-15), no-context-takeover flags,
+    /// and the compression threshold.
+    deflate: Option<(u8, u8, bool, bool, u8)>,
+    /// The work budget (`Config::poll_budget`), reduced to 1..=4096.
+    budget: u16,
     items: Vec<Item>,
 }
 
@@ -60,13 +69,18 @@ impl Pipe {
     ) -> bool {
         let mut bytes = Vec::new();
         let mut shutdown = false;
-        while let Some(t) = from.poll_transmit() {
-            match t {
-                Transmit::Data(b) => {
-                    assert!(!shutdown, "data after shutdown");
-                    bytes.extend_from_slice(&b);
+        loop {
+            while let Some(t) = from.poll_transmit() {
+                match t {
+                    Transmit::Data(b) => {
+                        assert!(!shutdown, "data after shutdown");
+                        bytes.extend_from_slice(&b);
+                    }
+                    Transmit::Shutdown => shutdown = true,
                 }
-                Transmit::Shutdown => shutdown = true,
+            }
+            if !from.prepare_transmit() {
+                break;
             }
         }
         let mut rest = &bytes[..];
@@ -150,8 +164,27 @@ libfuzzer_sys::fuzz_target!(|input: Input| {
         (Role::Client, Role::Server)
     };
     let mut key = input.mask;
+    let params = input.deflate.map(|(s, c, sr, cr, _)| DeflateParams {
+        server_max_window_bits: 8 + s % 8,
+        client_max_window_bits: 8 + c % 8,
+        server_no_context_takeover: sr,
+        client_no_context_takeover: cr,
+    });
+    let mut base = Config::default().poll_budget(usize::from(input.budget % 4096) + 1);
+    if let Some((.., threshold)) = input.deflate {
+        base = base.deflate(DeflateConfig::enabled().threshold(usize::from(threshold)));
+    }
     let new = |role: Role, config: Config| {
-        let conn = Connection::open(role, config, websock::Agreed::default(), std::time::Instant::now());
+        let mut extensions = Negotiated::none();
+        extensions.deflate = params.map(|p| match role {
+            Role::Server => p.for_server(),
+            Role::Client => p.for_client(),
+        });
+        let agreed = websock::Agreed {
+            protocol: None,
+            extensions,
+        };
+        let conn = Connection::open(role, config, agreed, std::time::Instant::now());
         if role == Role::Client {
             conn.with_mask_source(Box::new(move || {
                 key = key.wrapping_add(0x0101_0101);
@@ -161,8 +194,8 @@ libfuzzer_sys::fuzz_target!(|input: Input| {
             conn
         }
     };
-    let mut tx = new(tx_role, Config::default());
-    let mut rx = new(rx_role, Config::default().streaming(input.streaming));
+    let mut tx = new(tx_role, base.clone());
+    let mut rx = new(rx_role, base.clone().streaming(input.streaming));
     let chunks: Vec<usize> = input
         .chunks
         .iter()

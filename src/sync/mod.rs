@@ -52,7 +52,7 @@ impl<S: Stream> WebSocket<S> {
     /// server's needs its request answered: [`accept_with`] does that).
     pub fn from_connection(mut stream: S, conn: Connection) -> Self {
         // A stream that cannot bound its writes leaves a non-reading peer to the caller.
-        let _ = stream.set_write_timeout(conn.config().write_timeout);
+        let _ = stream.set_write_timeout(stream::os_write_timeout(conn.config().write_timeout));
         WebSocket {
             stream,
             conn,

@@ -30,8 +30,10 @@ impl<S: Stream> Shared<S> {
         loop {
             let mut chunks = Vec::new();
             let mut shutdown = false;
+            let write_timeout;
             {
                 let mut conn = lock(&self.conn);
+                write_timeout = conn.config().write_timeout;
                 if conn.transmit_len() == 0 {
                     conn.prepare_transmit();
                 }
@@ -45,7 +47,7 @@ impl<S: Stream> Shared<S> {
             if chunks.is_empty() && !shutdown {
                 return Ok(());
             }
-            if let Err(e) = write_chunks(&mut *out, &chunks) {
+            if let Err(e) = write_chunks(&mut *out, &chunks, write_timeout) {
                 if lock(&self.conn).transport_failed() == TransportVerdict::Report {
                     return Err(e.into());
                 }

@@ -62,16 +62,37 @@ pub(super) fn write_out<S: Stream + ?Sized>(s: &mut S, conn: &mut Connection) ->
     Ok(())
 }
 
-/// Writes owned chunks (taken from a shared connection) in full.
-pub(super) fn write_chunks<S: Stream + ?Sized>(s: &mut S, chunks: &[Bytes]) -> io::Result<()> {
+/// How long one blocking write may wait before the adapter looks at the time again: a
+/// fraction of the write timeout, so that it is met within a second rather than within two
+/// timeouts (a write that made a little progress does not return until its own timeout).
+pub(super) fn os_write_timeout(write_timeout: Option<Duration>) -> Option<Duration> {
+    write_timeout.map(|t| (t / 4).clamp(Duration::from_millis(1), Duration::from_secs(1)))
+}
+
+/// Writes owned chunks (taken from a shared connection) in full, failing with `TimedOut` once
+/// `write_timeout` passed without a byte written (the chunks are out of the core's queue, so
+/// this is the adapter's to watch).
+pub(super) fn write_chunks<S: Stream + ?Sized>(
+    s: &mut S,
+    chunks: &[Bytes],
+    write_timeout: Option<Duration>,
+) -> io::Result<()> {
     let mut iov: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
     let mut rest = &mut iov[..];
+    let mut progress = Instant::now();
     while !rest.is_empty() {
         match s.write_vectored(rest) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Ok(n) => {
+                IoSlice::advance_slices(&mut rest, n);
+                progress = Instant::now();
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if stalled(&e) => return Err(io::ErrorKind::TimedOut.into()),
+            Err(e) if stalled(&e) => {
+                if write_timeout.is_some_and(|t| progress.elapsed() >= t) {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
             Err(e) => return Err(e),
         }
     }
