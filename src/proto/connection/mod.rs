@@ -125,7 +125,7 @@ pub enum TransportVerdict {
 ///  Handshake ──respond / refusal / bad response──▶ Closed ──EOF or close timeout──▶ Terminated
 ///  Open ──close()──▶ Closing ──peer's close──▶ Closed
 ///  Open ──peer's close (echoed) / protocol error / fail()──▶ Closed
-///  Open, Closing ──EOF, transport error, idle or close timeout──▶ Terminated
+///  Open, Closing ──EOF, transport error, idle, keepalive, write or close timeout──▶ Terminated
 ///  Handshake ──EOF, handshake timeout──▶ Terminated
 /// ```
 /// Every transition goes through one table (`state.rs`), which also reports
@@ -145,10 +145,17 @@ pub enum TransportVerdict {
 /// 4. Drain [`poll_event`](Self::poll_event) until `None` (parsing is lazy: one event at a
 ///    time, so a reply to a message goes out before a later bad frame fails the connection).
 ///    A server answers [`Event::Request`] with [`accept`](Self::accept) or
-///    [`respond`](Self::respond).
+///    [`respond`](Self::respond). A loop that serves many connections on one thread uses
+///    [`poll_event_bounded`](Self::poll_event_bounded) instead, which does at most
+///    [`Config::poll_budget`] of work per call and says with [`wants_poll`](Self::wants_poll)
+///    that it stopped with more to do.
 /// 5. Send with [`send`](Self::send) and friends; write what [`poll_transmit`](Self::poll_transmit)
 ///    (or [`transmit_chunks`](Self::transmit_chunks) with [`advance_transmit`](Self::advance_transmit))
-///    hands out, including a final [`Transmit::Shutdown`].
+///    hands out, including a final [`Transmit::Shutdown`]. Once it has all been written, call
+///    [`prepare_transmit`](Self::prepare_transmit): a compressed message larger than the
+///    budget is compressed a piece at a time as the transport drains, and this queues the next
+///    piece (false: nothing pending). Make the next send wait while
+///    [`has_pending_send`](Self::has_pending_send) or above the high-water mark.
 /// 6. Sleep until [`poll_timeout`](Self::poll_timeout), or until the transport is readable
 ///    (while [`wants_read`](Self::wants_read)). Drop the transport once
 ///    [`is_terminated`](Self::is_terminated).
