@@ -12,6 +12,9 @@
 //! and a peer that stops reading dropped after 30 s (see `Config`). One log line per
 //! connection on standard error.
 
+#[path = "common/memory.rs"]
+mod memory;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -116,6 +119,7 @@ fn serve_sync(tcp: std::net::TcpStream, peer: SocketAddr) {
 }
 
 fn main() -> std::io::Result<()> {
+    memory::release_memory_promptly();
     let mut addr = "127.0.0.1:9001".to_string();
     let mut sync = false;
     let mut args = std::env::args().skip(1);

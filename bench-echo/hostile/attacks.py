@@ -269,4 +269,5 @@ async def main():
             await asyncio.sleep(1)
 
 
-asyncio.run(main())
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -52,6 +52,9 @@
 mod peer;
 mod room;
 
+#[path = "../common/memory.rs"]
+mod memory;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,6 +174,7 @@ async fn serve(tcp: tokio::net::TcpStream, addr: SocketAddr, rooms: Arc<Rooms>) 
 }
 
 fn main() -> std::io::Result<()> {
+    memory::release_memory_promptly();
     let mut addr = "127.0.0.1:9010".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
