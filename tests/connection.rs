@@ -1197,6 +1197,44 @@ mod deflate {
         );
     }
 
+    /// Incompressible data grows a little under deflate: a message of exactly the limit is
+    /// still accepted though its frame is larger than the limit on the wire, and one byte more
+    /// is refused as it inflates.
+    #[test]
+    fn incompressible_message_at_the_limit_is_accepted() {
+        let limit = 1 << 20;
+        let mut x = 0x1234_5678_9abc_def1_u64;
+        let data: Vec<u8> = (0..limit + 1)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let config = Config::default()
+            .max_message_size(limit)
+            .max_frame_size(limit);
+        for (len, ok) in [(limit, true), (limit + 1, false)] {
+            let cfg = DeflateConfig::enabled();
+            let wire = Deflate::new(params(15, false).for_client(), &cfg).compress(&data[..len]);
+            assert!(wire.len() > len, "random data grew: {} > {len}", wire.len());
+            let mut s = Connection::open(
+                Role::Server,
+                config.clone(),
+                Agreed::default(),
+                Instant::now(),
+            )
+            .with_deflate(Some(params(15, false)));
+            s.receive(&cf(0xC2, &wire));
+            if ok {
+                assert_eq!(events(&mut s), [msg(Message::binary(data[..len].to_vec()))]);
+            } else {
+                assert_fails(&mut s, 1009);
+            }
+        }
+    }
+
     /// Only what is queued now, without compressing more.
     fn drain_queued(c: &mut Connection) -> (Vec<u8>, bool) {
         let mut out = Vec::new();

@@ -82,6 +82,16 @@ impl Receiver {
     }
 }
 
+/// The most payload bytes on the wire for `limit` bytes of data: for a compressed message,
+/// room for deflate's worst case on incompressible data (zlib's `deflateBound`, about 0.03%).
+fn wire_limit(limit: usize, compressed: bool) -> usize {
+    if compressed {
+        limit.saturating_add(limit / 2048).saturating_add(64)
+    } else {
+        limit
+    }
+}
+
 impl Connection {
     /// Feeds bytes received from the transport (copies them into the receive buffer).
     pub fn receive(&mut self, data: &[u8]) {
@@ -206,10 +216,15 @@ impl Connection {
             _ => return Ok(()),
         };
         let streaming = self.config.streaming;
-        if !streaming && h.payload_len > self.config.max_frame_size as u64 {
+        let compressed = match (&self.rx.msg, h.opcode) {
+            (Some(m), OpCode::Continuation) => m.compressed,
+            _ => self.codec.is_compressed(h.rsv),
+        };
+        let frame_limit = wire_limit(self.config.max_frame_size, compressed);
+        if !streaming && h.payload_len > frame_limit as u64 {
             return Err(ProtocolError::FrameTooBig {
                 size: h.payload_len,
-                limit: self.config.max_frame_size,
+                limit: frame_limit,
             });
         }
         if h.opcode != OpCode::Continuation {
@@ -223,12 +238,14 @@ impl Connection {
                 frames: 0,
                 utf8: (kind == DataKind::Text).then(Validator::new),
                 first_out: true,
-                compressed: self.codec.is_compressed(h.rsv),
+                compressed,
                 inflated: Vec::new(),
                 inflating: false,
             });
         }
-        let limit = self.config.max_message_size;
+        // A compressed message's own size is checked as it inflates; its wire size only needs
+        // a bound, with room for what deflate adds to data that does not compress.
+        let limit = wire_limit(self.config.max_message_size, compressed);
         let msg = self.rx.msg.as_mut().expect("set above");
         msg.size = msg.size.saturating_add(h.payload_len);
         msg.frames += 1;
