@@ -21,7 +21,9 @@ use super::handshake::Limits;
 #[non_exhaustive]
 pub struct Config {
     /// Largest frame payload accepted; a larger frame fails the connection with 1009 as soon as
-    /// its header arrives. Default 16 MiB. Not applied in streaming mode.
+    /// its header arrives. Default 16 MiB. A frame of a compressed message may be larger on the
+    /// wire by what deflate adds to incompressible data (up to 1/16 and 1 KiB more). Not applied in
+    /// streaming mode.
     pub max_frame_size: usize,
     /// Largest message accepted (the sum of its frames, after decompression); past it the
     /// connection fails with 1009 without buffering the rest. Default 16 MiB: with

@@ -83,10 +83,12 @@ impl Receiver {
 }
 
 /// The most payload bytes on the wire for `limit` bytes of data: for a compressed message,
-/// room for deflate's worst case on incompressible data (zlib's `deflateBound`, about 0.03%).
+/// room for what deflate adds to incompressible data. That depends on the peer's compressor:
+/// zlib at its defaults adds 0.03%, python-websockets (memLevel 5) 0.25%, a small memLevel a
+/// few percent (5 bytes per stored block). The inflated size is held to `limit` regardless.
 fn wire_limit(limit: usize, compressed: bool) -> usize {
     if compressed {
-        limit.saturating_add(limit / 2048).saturating_add(64)
+        limit.saturating_add(limit / 16).saturating_add(1024)
     } else {
         limit
     }
