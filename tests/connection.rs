@@ -3,7 +3,7 @@
 
 mod sans_io;
 
-use sans_io::{drain, events};
+use sans_io::{drain, events, noisy_text};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -1107,19 +1107,6 @@ mod deflate {
         p.client = std::mem::replace(&mut p.client, client()).with_deflate(terms);
         p.server = std::mem::replace(&mut p.server, server()).with_deflate(terms);
         p
-    }
-
-    /// Pseudo-random text that compresses poorly (what costs a compressor most).
-    fn noisy_text(len: usize) -> String {
-        let mut x = 0x2545_f491_u32;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (b'a' + (x % 26) as u8) as char
-            })
-            .collect()
     }
 
     /// A message larger than the work budget is compressed a budget at a time as the output

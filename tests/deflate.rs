@@ -2,7 +2,11 @@
 //! client/server combination, with and without context takeover, and offers a server declines.
 #![cfg(feature = "deflate")]
 
+mod sans_io;
+
 use std::net::SocketAddr;
+
+use sans_io::noisy_text;
 
 use websock::proto::ext::deflate::DeflateConfig;
 use websock::proto::handshake::client::ClientRequest;
@@ -89,19 +93,6 @@ fn messages() -> Vec<Message> {
         Message::binary(vec![3u8; 1 << 20]),
         Message::text("after the large ones"),
     ]
-}
-
-/// Pseudo-random letters: text that compresses poorly.
-fn noisy_text(len: usize) -> String {
-    let mut x = 0x9e37_79b9_u32;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (b'a' + (x % 26) as u8) as char
-        })
-        .collect()
 }
 
 fn run_sync_client(addr: SocketAddr, cfg: Config) -> bool {

@@ -219,17 +219,19 @@ async def stall(args):
 
         async def drain_replies():
             try:
-                while True:
-                    await r.read(1 << 20)
+                while await r.read(1 << 20):
+                    pass
             except Exception:
                 pass
 
         t = asyncio.get_event_loop().create_task(drain_replies())
-        while not stop.is_set():
-            w.write(frame(0x2, payload, rsv1=True))
-            await w.drain()
-        t.cancel()
-        w.close()
+        try:
+            while not stop.is_set():
+                w.write(frame(0x2, payload, rsv1=True))
+                await w.drain()
+        finally:
+            t.cancel()
+            w.close()
 
     ups = [asyncio.get_event_loop().create_task(uploader()) for _ in range(4)]
     await asyncio.sleep(1)
@@ -247,6 +249,7 @@ async def stall(args):
     w.close()
     for u in ups:
         u.cancel()
+    await asyncio.gather(*ups, return_exceptions=True)
     rtts.sort()
     pct = lambda p: rtts[min(len(rtts) - 1, int(len(rtts) * p))]
     print(f"stall: 4 uploaders of {len(payload)} B inflating to {size >> 20} MiB: a 16-byte echo "

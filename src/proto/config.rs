@@ -74,7 +74,7 @@ pub struct Config {
     pub read_size: usize,
     /// The work one call may do before it returns so that other connections get their turn:
     /// bytes of output inflated per [`Connection::poll_event`], bytes compressed per step of a
-    /// large outgoing message, and (in the tokio adapter) bytes read per poll before the task
+    /// large outgoing message, and (in an async adapter) bytes read per poll before the task
     /// yields. Default 256 KiB (well under a millisecond of work).
     ///
     /// [`Connection::poll_event`]: crate::Connection::poll_event

@@ -25,3 +25,16 @@ pub fn drain(c: &mut Connection) -> (Vec<u8>, bool) {
 pub fn events(c: &mut Connection) -> Vec<Event> {
     std::iter::from_fn(|| c.poll_event()).collect()
 }
+
+/// Pseudo-random letters: text that compresses poorly (what costs a compressor most).
+pub fn noisy_text(len: usize) -> String {
+    let mut x = 0x2545_f491_u32;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (b'a' + (x % 26) as u8) as char
+        })
+        .collect()
+}
