@@ -197,9 +197,10 @@ pub struct Connection {
     tx: SendQueue,
     tx_msg: Option<send::TxMessage>,
     /// A large compressed message still being compressed, a budget at a time.
-    tx_deferred: Option<send::Deferred>,
+    tx_deferred: Option<Box<send::Deferred>>,
     masks: Option<Box<dyn MaskSource>>,
-    error: Option<ConnectionError>,
+    /// Boxed: most connections never fail, and an idle one should stay small.
+    error: Option<Box<ConnectionError>>,
     clock: timers::Clock,
 }
 
@@ -313,7 +314,7 @@ impl Connection {
 
     /// Why the connection ended, if not cleanly (the same as in its [`Event::Closed`]).
     pub fn last_error(&self) -> Option<&ConnectionError> {
-        self.error.as_ref()
+        self.error.as_deref()
     }
 
     /// The next event, if any: `None` means the bytes given so far hold no more.

@@ -75,12 +75,12 @@ impl Connection {
         }
         self.finish_deferred();
         if payload.len() > self.config.poll_budget && self.codec.compresses(payload.len()) {
-            self.tx_deferred = Some(Deferred {
+            self.tx_deferred = Some(Box::new(Deferred {
                 opcode,
                 payload,
                 done: 0,
                 started: false,
-            });
+            }));
             self.prepare_transmit();
             return Ok(());
         }

@@ -153,7 +153,7 @@ impl Connection {
         }
         if let Some(outcome) = outcome {
             if let Err(e) = &outcome {
-                self.error = Some(e.clone());
+                self.error = Some(Box::new(e.clone()));
             }
             self.events.push_back(Event::Closed(outcome));
         }
