@@ -935,6 +935,25 @@ fn trickling_peer_is_dropped_by_keepalive_within_a_minute() {
     );
 }
 
+/// A large frame arriving slowly but steadily (8 KiB a second: the peer's pong waits behind
+/// it) answers the keepalive pings by its progress and is not cut; the message arrives.
+#[test]
+fn slow_large_upload_is_not_cut_by_keepalive() {
+    let start = Instant::now();
+    let mut s = Connection::open(Role::Server, Config::default(), Agreed::default(), start);
+    let payload = vec![5u8; 1 << 20];
+    let frame = cf(0x82, &payload);
+    let mut got = Vec::new();
+    for (i, piece) in frame.chunks(8 << 10).enumerate() {
+        s.handle_timeout(start + Duration::from_secs(i as u64));
+        drain(&mut s);
+        s.receive(piece);
+        got.extend(events(&mut s));
+    }
+    assert!(s.last_error().is_none(), "{:?}", s.last_error());
+    assert_eq!(got, [msg(Message::binary(payload))]);
+}
+
 /// Any whole frame answers a keepalive ping, and a peer that sends whole frames is never
 /// pinged at all.
 #[test]

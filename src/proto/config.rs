@@ -49,9 +49,10 @@ pub struct Config {
     /// do not count, so a peer that trickles one frame is asked too. Default 20 s.
     pub keepalive: Option<Duration>,
     /// After a keepalive ping, give up on the connection ([`Timeout::Keepalive`]) if no whole
-    /// frame (the pong, or anything else) arrives within this. The ping waits behind whatever
-    /// output is queued before it. Default 20 s: a peer that went away, or trickles one frame,
-    /// is dropped within 40 s.
+    /// frame (the pong, or anything else) arrives within this, nor 64 KiB of an unfinished one
+    /// (a large upload on a slow link, whose pong waits behind it, is not cut). The ping waits
+    /// behind whatever output is queued before it. Default 20 s: a peer that went away, or
+    /// trickles one frame, is dropped within 40 s.
     ///
     /// [`Timeout::Keepalive`]: crate::Timeout::Keepalive
     pub keepalive_timeout: Option<Duration>,

@@ -100,7 +100,7 @@ impl Connection {
         if !self.is_reading() {
             return;
         }
-        self.clock.received();
+        self.clock.received(data.len());
         self.recv.extend(data);
         self.process();
     }
@@ -130,7 +130,7 @@ impl Connection {
             self.recv.clear();
             return;
         }
-        self.clock.received();
+        self.clock.received(n);
         self.process();
     }
 

@@ -10,6 +10,9 @@ use super::Connection;
 use crate::proto::error::Timeout;
 use crate::proto::frame::OpCode;
 
+/// Bytes of an unfinished frame that, arriving after a keepalive ping, answer it.
+const KEEPALIVE_PROGRESS: u64 = 64 << 10;
+
 /// The times the timers run on.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Clock {
@@ -24,6 +27,9 @@ pub(super) struct Clock {
     last_ping: Option<Instant>,
     /// The keepalive ping that no frame has answered yet.
     ping_outstanding: Option<Instant>,
+    /// Bytes ever received, and that count when the outstanding ping went out.
+    rx_bytes: u64,
+    rx_at_ping: u64,
     /// The write timeout's clock: when the output last made progress. Progress means every
     /// byte that was queued at the previous mark has been written (a peer that reads a byte at
     /// a time does not reset it), so each byte waits at most `write_timeout` in the queue.
@@ -46,6 +52,8 @@ impl Clock {
             last_frame: now,
             last_ping: None,
             ping_outstanding: None,
+            rx_bytes: 0,
+            rx_at_ping: 0,
             tx_progress: now,
             tx_queued: 0,
             tx_written: 0,
@@ -60,9 +68,17 @@ impl Clock {
         self.last_frame = now;
     }
 
-    /// Bytes arrived (at the time of the latest `handle_timeout`).
-    pub(super) fn received(&mut self) {
+    /// `n` bytes arrived (at the time of the latest `handle_timeout`).
+    pub(super) fn received(&mut self, n: usize) {
         self.last_rx = self.now;
+        self.rx_bytes += n as u64;
+    }
+
+    /// Whether the outstanding ping counts as answered without a whole frame: so much of one
+    /// arrived since that a large frame on a slow link is plainly moving (the peer's pong
+    /// waits behind it), which a trickle is not.
+    fn answered_by_progress(&self) -> bool {
+        self.rx_bytes - self.rx_at_ping >= KEEPALIVE_PROGRESS
     }
 
     /// A whole frame arrived: the peer is alive and framing, whatever it sent.
@@ -115,10 +131,17 @@ impl Connection {
                 if self.idle_deadline().is_some_and(|d| now >= d) {
                     self.transition(Input::TimedOut(Timeout::Idle));
                 } else if self.pong_deadline().is_some_and(|d| now >= d) {
-                    self.transition(Input::TimedOut(Timeout::Keepalive));
+                    if self.clock.answered_by_progress() {
+                        self.clock.frame_received();
+                    } else {
+                        self.transition(Input::TimedOut(Timeout::Keepalive));
+                    }
                 } else if self.keepalive_deadline().is_some_and(|d| now >= d) {
                     self.clock.last_ping = Some(now);
-                    self.clock.ping_outstanding.get_or_insert(now);
+                    if self.clock.ping_outstanding.is_none() {
+                        self.clock.ping_outstanding = Some(now);
+                        self.clock.rx_at_ping = self.clock.rx_bytes;
+                    }
                     self.queue_frame(OpCode::Ping, true, 0, bytes::Bytes::new());
                 }
             }
