@@ -120,6 +120,7 @@
 //! reading) and the idle timeout (off).
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
