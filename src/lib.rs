@@ -139,7 +139,8 @@ pub mod hyper;
 pub use proto::close::{CloseCode, CloseFrame};
 pub use proto::config::Config;
 pub use proto::connection::{
-    Agreed, CloseResult, Connection, Event, Fragment, Role, State, Transmit, TransportVerdict,
+    Agreed, CloseResult, Connection, Event, Fragment, PreparedMessage, Role, State, Transmit,
+    TransportVerdict,
 };
 pub use proto::error::{ApiMisuse, ConnectionError, HandshakeError, ProtocolError, Timeout};
 pub use proto::message::{DataKind, Message};

@@ -31,7 +31,7 @@ use crate::proto::handshake::client::ClientRequest;
 use crate::proto::handshake::server::{Accept, Request};
 use crate::proto::handshake::Response;
 use crate::proxy::open_tunnel;
-use crate::{CloseFrame, Config, Connection, Event, Message};
+use crate::{CloseFrame, Config, Connection, Event, Message, PreparedMessage};
 
 mod split;
 mod stream;
@@ -117,6 +117,12 @@ impl<S: Stream> WebSocket<S> {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Sends a message encoded once for many connections ([`PreparedMessage`]) and flushes.
+    pub fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<(), Error> {
+        self.conn.send_prepared(msg)?;
+        self.flush()
     }
 
     /// Writes everything queued. A transport that fails once closing has begun just ends the

@@ -31,7 +31,7 @@ use crate::proto::handshake::client::ClientRequest;
 use crate::proto::handshake::server::{Accept, Request};
 use crate::proto::handshake::Response;
 use crate::proxy::open_tunnel_async;
-use crate::{CloseFrame, Config, Connection, Event, Message};
+use crate::{CloseFrame, Config, Connection, Event, Message, PreparedMessage};
 
 /// The same type under the blocking adapter's name (`sync::WebSocket`).
 pub type WebSocket<S> = WebSocketStream<S>;
@@ -85,6 +85,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     pub async fn write(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         poll_fn(|cx| self.driver.poll_ready(cx)).await?;
         Ok(self.driver.conn.send(msg.into())?)
+    }
+
+    /// Sends a message encoded once for many connections ([`PreparedMessage`]), with the same
+    /// backpressure as [`send`](Self::send).
+    pub async fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<(), Error> {
+        poll_fn(|cx| self.driver.poll_ready(cx)).await?;
+        self.driver.conn.send_prepared(msg)?;
+        self.flush().await
     }
 
     /// Writes everything queued.

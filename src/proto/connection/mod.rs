@@ -3,11 +3,12 @@
 //!
 //! Split by concern: [`state`](self) holds the stored state and every transition between states
 //! (one table), `handshake` the opening handshake in both roles, `recv` frame parsing and message
-//! assembly, `send` the send API and the output queue, `timers` the clock and the timers. It
-//! never does I/O, never reads a clock and never uses a global random number generator.
+//! assembly, `send` the send API and the output queue, `prepared` messages encoded once for
+//! many connections, `timers` the clock and the timers. It never does I/O, never reads a clock and never uses a global random number generator.
 #![forbid(unsafe_code)]
 
 mod handshake;
+mod prepared;
 mod recv;
 mod send;
 mod state;
@@ -20,6 +21,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use self::handshake::{answer, Agreed, Answer};
+pub use self::prepared::PreparedMessage;
 use self::recv::Step;
 use self::state::{Phase, WriteHalf};
 use super::buffer::{RecvBuf, SendQueue};

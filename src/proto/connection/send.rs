@@ -68,12 +68,26 @@ impl Connection {
         self.send_whole(OpCode::Binary, data.into())
     }
 
-    fn send_whole(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), ApiMisuse> {
+    /// Checks that a whole message may be sent now, and finishes a deferred one first.
+    pub(super) fn check_sendable(&mut self) -> Result<(), ApiMisuse> {
         self.check_open()?;
         if self.tx_msg.is_some() {
             return Err(ApiMisuse::FragmentedMessageInProgress);
         }
         self.finish_deferred();
+        Ok(())
+    }
+
+    /// Queues a complete frame as it is (bytes shared with other connections).
+    pub(super) fn send_frame_bytes(&mut self, frame: Bytes) -> Result<(), ApiMisuse> {
+        self.check_sendable()?;
+        self.clock.queued(frame.len(), self.tx.is_empty());
+        self.tx.push_bytes(frame);
+        Ok(())
+    }
+
+    pub(super) fn send_whole(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), ApiMisuse> {
+        self.check_sendable()?;
         if payload.len() > self.config.poll_budget && self.codec.compresses(payload.len()) {
             self.tx_deferred = Some(Box::new(Deferred {
                 opcode,

@@ -283,6 +283,13 @@ impl Deflate {
         }
     }
 
+    /// Our compressor's window and level if it starts fresh for every message (no context
+    /// takeover on our side): then a message compresses to the same bytes on every connection
+    /// with these terms, and can be compressed once for all of them.
+    pub fn stateless_terms(&self) -> Option<(u8, u32)> {
+        self.tx_reset.then_some((self.tx_bits, self.level))
+    }
+
     /// Whether a payload of `len` bytes is worth compressing.
     pub fn should_compress(&self, len: usize) -> bool {
         len >= self.threshold

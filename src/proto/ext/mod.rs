@@ -108,6 +108,19 @@ pub fn client_negotiate(
     Ok(negotiated)
 }
 
+/// How a message is encoded on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+pub(crate) enum Encoding {
+    /// As it is: the same frame on every connection of a role.
+    Plain,
+    /// Compressed by a compressor that starts fresh for each message: the same bytes on every
+    /// connection with these terms.
+    Stateless { bits: u8, level: u32 },
+    /// Compressed against this connection's history: only for this connection.
+    Stateful,
+}
+
 /// The per-message work of the extensions in force: compress what we send, inflate what
 /// arrives. Without an extension (or without the feature) it passes everything through.
 #[derive(Debug, Default)]
@@ -151,6 +164,20 @@ impl Codec {
             return (Bytes::from(d.compress(&payload)), 0b100);
         }
         (payload, 0)
+    }
+
+    /// How a whole message of `len` bytes is encoded here, for sharing one encoding between
+    /// connections.
+    pub(crate) fn encoding(&self, len: usize) -> Encoding {
+        #[cfg(feature = "deflate")]
+        if let Some(d) = self.deflate.as_ref().filter(|d| d.should_compress(len)) {
+            return match d.stateless_terms() {
+                Some((bits, level)) => Encoding::Stateless { bits, level },
+                None => Encoding::Stateful,
+            };
+        }
+        let _ = len;
+        Encoding::Plain
     }
 
     /// Whether a whole message of `len` bytes would be compressed.
