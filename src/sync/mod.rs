@@ -112,8 +112,7 @@ impl<S: Stream> WebSocket<S> {
     /// queue passes [`Config::write_buffer_high_water`]). Batching writes saves system calls.
     pub fn write(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         self.conn.send(msg.into())?;
-        let high = self.conn.config().write_buffer_high_water;
-        if self.conn.transmit_len() >= high || self.conn.has_pending_send() {
+        if self.conn.is_send_backlogged() {
             self.flush()?;
         }
         Ok(())

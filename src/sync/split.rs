@@ -145,7 +145,7 @@ impl<S: Stream> Writer<S> {
     pub fn write(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         let mut conn = lock(&self.shared.conn);
         conn.send(msg.into())?;
-        let over = conn.transmit_len() >= conn.config().write_buffer_high_water;
+        let over = conn.is_send_backlogged();
         drop(conn);
         if over {
             self.flush()?;

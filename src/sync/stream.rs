@@ -39,18 +39,10 @@ pub(super) fn write_out<S: Stream + ?Sized>(s: &mut S, conn: &mut Connection) ->
                 // little progress never times out in the OS, so the core's write timeout (each
                 // byte may wait so long) is checked here.
                 conn.advance_transmit(n);
-                conn.handle_timeout(Instant::now());
-                if conn.transmit_len() == 0 && conn.last_error().is_some() {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
+                check_write_timeout(conn)?;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if stalled(&e) => {
-                conn.handle_timeout(Instant::now());
-                if conn.transmit_len() == 0 {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-            }
+            Err(e) if stalled(&e) => check_write_timeout(conn)?,
             Err(e) => return Err(e),
         }
     }
@@ -67,6 +59,18 @@ pub(super) fn write_out<S: Stream + ?Sized>(s: &mut S, conn: &mut Connection) ->
 /// timeouts (a write that made a little progress does not return until its own timeout).
 pub(super) fn os_write_timeout(write_timeout: Option<Duration>) -> Option<Duration> {
     write_timeout.map(|t| (t / 4).clamp(Duration::from_millis(1), Duration::from_secs(1)))
+}
+
+/// Gives the core the time while a write waits: `TimedOut` once its write timeout ended the
+/// connection (which dropped the queue).
+fn check_write_timeout(conn: &mut Connection) -> io::Result<()> {
+    conn.handle_timeout(Instant::now());
+    match conn.last_error() {
+        Some(ConnectionError::Timeout(crate::Timeout::Write)) => {
+            Err(io::ErrorKind::TimedOut.into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Writes owned chunks (taken from a shared connection) in full, failing with `TimedOut` once

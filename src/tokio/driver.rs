@@ -218,8 +218,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// Backpressure: ready once the unwritten output is under the high-water mark and no large
     /// message is still being compressed.
     pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let high = self.conn.config().write_buffer_high_water;
-        if self.conn.transmit_len() >= high || self.conn.has_pending_send() {
+        if self.conn.is_send_backlogged() {
             ready!(self.poll_flush(cx))?;
         }
         Poll::Ready(Ok(()))

@@ -4,7 +4,8 @@
 //! Split by concern: [`state`](self) holds the stored state and every transition between states
 //! (one table), `handshake` the opening handshake in both roles, `recv` frame parsing and message
 //! assembly, `send` the send API and the output queue, `prepared` messages encoded once for
-//! many connections, `timers` the clock and the timers. It never does I/O, never reads a clock and never uses a global random number generator.
+//! many connections, `timers` the clock and the timers. It never does I/O, never reads a clock
+//! and never uses a global random number generator.
 #![forbid(unsafe_code)]
 
 mod handshake;
@@ -157,7 +158,7 @@ pub enum TransportVerdict {
 ///    [`prepare_transmit`](Self::prepare_transmit): a compressed message larger than the
 ///    budget is compressed a piece at a time as the transport drains, and this queues the next
 ///    piece (false: nothing pending). Make the next send wait while
-///    [`has_pending_send`](Self::has_pending_send) or above the high-water mark.
+///    [`is_send_backlogged`](Self::is_send_backlogged).
 /// 6. Sleep until [`poll_timeout`](Self::poll_timeout), or until the transport is readable
 ///    (while [`wants_read`](Self::wants_read)). Drop the transport once
 ///    [`is_terminated`](Self::is_terminated).

@@ -118,16 +118,19 @@ impl Connection {
         if self.role == Role::Client {
             return self.send_whole(m.opcode, m.payload.clone());
         }
-        match self.codec.encoding(m.payload.len()) {
-            Encoding::Plain => self.send_frame_bytes(m.plain.clone()),
-            Encoding::Stateful => self.send_whole(m.opcode, m.payload.clone()),
+        let frame = match self.codec.encoding(m.payload.len()) {
+            Encoding::Stateful => return self.send_whole(m.opcode, m.payload.clone()),
+            Encoding::Plain => {
+                self.check_sendable()?;
+                m.plain.clone()
+            }
             Encoding::Stateless { bits, level } => {
                 self.check_sendable()?;
                 // A poisoned lock only means another thread panicked while adding an encoding;
                 // the list itself is always whole.
                 let mut cache = m.compressed.lock().unwrap_or_else(|e| e.into_inner());
                 let found = cache.iter().find(|(k, _)| *k == (bits, level));
-                let frame = match found {
+                match found {
                     Some((_, f)) => f.clone(),
                     None => {
                         let (payload, rsv) = self.codec.encode(m.payload.clone());
@@ -135,10 +138,10 @@ impl Connection {
                         cache.push(((bits, level), f.clone()));
                         f
                     }
-                };
-                drop(cache);
-                self.send_frame_bytes(frame)
+                }
             }
-        }
+        };
+        self.queue_shared_frame(frame);
+        Ok(())
     }
 }

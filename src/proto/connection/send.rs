@@ -8,6 +8,7 @@ use bytes::Bytes;
 use super::state::{Phase, WriteHalf};
 use super::{Connection, Role, Transmit};
 use crate::proto::error::ApiMisuse;
+use crate::proto::ext::Encoding;
 use crate::proto::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
 use crate::proto::mask::{apply_mask, default_mask_source};
 use crate::proto::message::{DataKind, Message, Utf8Bytes};
@@ -78,17 +79,17 @@ impl Connection {
         Ok(())
     }
 
-    /// Queues a complete frame as it is (bytes shared with other connections).
-    pub(super) fn send_frame_bytes(&mut self, frame: Bytes) -> Result<(), ApiMisuse> {
-        self.check_sendable()?;
+    /// Queues a complete frame as it is (bytes shared with other connections), once
+    /// [`check_sendable`](Self::check_sendable) said it may.
+    pub(super) fn queue_shared_frame(&mut self, frame: Bytes) {
         self.clock.queued(frame.len(), self.tx.is_empty());
         self.tx.push_bytes(frame);
-        Ok(())
     }
 
     pub(super) fn send_whole(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), ApiMisuse> {
         self.check_sendable()?;
-        if payload.len() > self.config.poll_budget && self.codec.compresses(payload.len()) {
+        let compressed = self.codec.encoding(payload.len()) != Encoding::Plain;
+        if compressed && payload.len() > self.config.poll_budget {
             self.tx_deferred = Some(Box::new(Deferred {
                 opcode,
                 payload,
@@ -199,12 +200,18 @@ impl Connection {
         }
     }
 
-    /// Whether a large message is still being compressed ([`prepare_transmit`]). Adapters make
-    /// the next send wait for it, as they do above the high-water mark.
+    /// Whether a large message is still being compressed ([`prepare_transmit`]).
     ///
     /// [`prepare_transmit`]: Self::prepare_transmit
     pub fn has_pending_send(&self) -> bool {
         self.tx_deferred.is_some()
+    }
+
+    /// Whether the next send should wait for output to drain: more than
+    /// [`Config::write_buffer_high_water`](crate::Config) bytes wait to be written, or a large
+    /// message is still being compressed. Adapters flush (and an async one waits) while true.
+    pub fn is_send_backlogged(&self) -> bool {
+        self.tx.len() >= self.config.write_buffer_high_water || self.has_pending_send()
     }
 
     /// Compresses the rest of a deferred message now: what comes next must follow it.

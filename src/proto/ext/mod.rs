@@ -180,18 +180,8 @@ impl Codec {
         Encoding::Plain
     }
 
-    /// Whether a whole message of `len` bytes would be compressed.
-    pub(crate) fn compresses(&self, len: usize) -> bool {
-        #[cfg(feature = "deflate")]
-        if let Some(d) = &self.deflate {
-            return d.should_compress(len);
-        }
-        let _ = len;
-        false
-    }
-
     /// The next part of a message being compressed a piece at a time (only when
-    /// [`compresses`](Self::compresses) said so); `last` ends the message.
+    /// [`encoding`](Self::encoding) said it compresses); `last` ends the message.
     pub(crate) fn encode_part(&mut self, input: &[u8], last: bool) -> Bytes {
         #[cfg(feature = "deflate")]
         if let Some(d) = self.deflate.as_mut() {
