@@ -158,6 +158,9 @@ pub use error::Error;
 #[cfg(feature = "tokio")]
 pub mod reconnect;
 
+#[cfg(feature = "tokio")]
+pub mod broadcast;
+
 #[cfg(feature = "rustls")]
 pub mod tls;
 

@@ -14,7 +14,7 @@ use super::{Connection, Role};
 use crate::proto::error::ApiMisuse;
 use crate::proto::ext::Encoding;
 use crate::proto::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
-use crate::proto::message::{DataKind, Utf8Bytes};
+use crate::proto::message::{DataKind, Message, Utf8Bytes};
 
 /// A text or binary message encoded once for many connections. Cloning it is cheap (the
 /// encodings are shared).
@@ -83,6 +83,23 @@ impl PreparedMessage {
                 payload,
                 compressed: Mutex::new(Vec::new()),
             }),
+        }
+    }
+
+    /// A data message prepared without copying its payload; `None` for a control message.
+    pub fn from_message(message: Message) -> Option<Self> {
+        match message {
+            Message::Text(text) => Some(Self::text(text)),
+            Message::Binary(data) => Some(Self::binary(data)),
+            _ => None,
+        }
+    }
+
+    /// Text or binary.
+    pub fn kind(&self) -> DataKind {
+        match self.inner.opcode {
+            OpCode::Text => DataKind::Text,
+            _ => DataKind::Binary,
         }
     }
 
