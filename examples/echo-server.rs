@@ -1,10 +1,17 @@
 //! An echo server: every text and binary message comes back as the same type.
 //!
 //! ```text
-//! cargo run --release --example echo-server -- [--addr 127.0.0.1:9001] [--sync] [--no-deflate]
+//! cargo run --release --example echo-server --features hyper,rustls -- [--addr 127.0.0.1:9001]
+//!     [--sync] [--no-deflate] [--tls-cert cert.pem --tls-key key.pem | --tls-self-signed]
 //! ```
 //!
 //! The tokio adapter by default; `--sync` uses the blocking one with a thread per connection.
+//! The tokio server speaks HTTP/1.1 and HTTP/2 on the same port: a client that opens with the
+//! HTTP/2 preface (h2c, prior knowledge) is served by hyper with the extended CONNECT protocol
+//! on, so its WebSockets arrive as RFC 8441 streams. With `--tls-cert`/`--tls-key` (PEM) or
+//! `--tls-self-signed` (a certificate for localhost made at start), it serves TLS instead,
+//! with ALPN `h2` and `http/1.1`: `https://` for the page and `wss://`. Each WebSocket's log
+//! line says what it arrived on: `http/1.1`, `http/1.1+tls` or `h2`.
 //! permessage-deflate is accepted when a client offers it, unless `--no-deflate`.
 //! A plain `GET /` (no Upgrade header) gets a small page that talks back over WebSocket.
 //! The library's default limits and timers, which are meant for servers facing the internet:
@@ -70,27 +77,171 @@ fn describe(r: &Result<Option<u16>, Error>) -> String {
     }
 }
 
-async fn serve_tokio(tcp: tokio::net::TcpStream, peer: SocketAddr) {
+/// Echoes every data message until the connection ends; returns how many it echoed.
+async fn echo<S>(ws: &mut websock::tokio::WebSocketStream<S>, count: &mut u64) -> Result<(), Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    while let Some(msg) = ws.recv().await {
+        let m = msg?;
+        if m.is_data() {
+            *count += 1;
+            ws.send(m).await?;
+        }
+    }
+    Ok(())
+}
+
+fn log_open(id: u64, peer: SocketAddr, over: &str, path: &str) {
+    eprintln!("conn {id} {peer}: WebSocket over {over} on {path}");
+}
+
+/// HTTP/1.1, on TCP or TLS: websock's own handshake (the page for a plain GET).
+async fn serve_http1<S>(io: S, peer: SocketAddr, over: &'static str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let mut count = 0u64;
-    let _ = tcp.set_nodelay(true);
+    let mut path = String::new();
     let result = async {
-        let mut ws = match websock::tokio::accept_with(tcp, config(), route).await? {
+        let choose = |req: &Request| {
+            path = req.path().to_string();
+            route(req)
+        };
+        let mut ws = match websock::tokio::accept_with(io, config(), choose).await? {
             Outcome::WebSocket(ws) => ws,
             Outcome::Responded(status) => return Ok(Some(status)),
         };
-        while let Some(msg) = ws.recv().await {
-            let m = msg?;
-            if m.is_data() {
-                count += 1;
-                ws.send(m).await?;
-            }
-        }
-        Ok(None)
+        log_open(id, peer, over, &path);
+        echo(&mut ws, &mut count).await.map(|()| None)
     }
     .await;
     log_end(id, peer, started, count, &describe(&result));
+}
+
+/// HTTP/2 (h2c with prior knowledge, or TLS with ALPN h2): hyper serves the connection with
+/// the extended CONNECT protocol enabled, and each `:protocol websocket` stream is a WebSocket
+/// (RFC 8441) judged by the same `route`.
+async fn serve_h2<S>(io: S, peer: SocketAddr)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        let path = req.uri().path().to_string();
+        let answer = match websock::hyper::upgrade(&mut req, config(), route) {
+            Ok((response, upgrade)) => {
+                tokio::spawn(async move {
+                    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                    let (started, mut count) = (Instant::now(), 0u64);
+                    let result = async {
+                        let mut ws = upgrade.await?;
+                        log_open(id, peer, "h2", &path);
+                        echo(&mut ws, &mut count).await.map(|()| None)
+                    }
+                    .await;
+                    log_end(id, peer, started, count, &describe(&result));
+                });
+                response
+            }
+            // The page, a 404, or a refusal by the rules, as an HTTP/2 response.
+            Err(refused) => {
+                if websock::hyper::is_upgrade_request(&req) {
+                    eprintln!("h2 {peer}: {} {path}: {refused}", req.method());
+                }
+                refused.into_response()
+            }
+        };
+        async move { Ok::<_, std::convert::Infallible>(answer) }
+    });
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.enable_connect_protocol();
+    if let Err(e) = h2.serve_connection(TokioIo::new(io), service).await {
+        eprintln!("h2 {peer}: connection ended: {e}");
+    }
+}
+
+/// The HTTP/2 connection preface a client with prior knowledge starts with (RFC 9113 3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the client opened with the HTTP/2 preface. Looks without taking bytes, and stops
+/// at the first byte that differs, so an HTTP/1.1 request is told apart at once.
+async fn starts_h2(tcp: &tokio::net::TcpStream) -> bool {
+    let mut buf = [0u8; PREFACE.len()];
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let n = match tcp.peek(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        if buf[..n] != PREFACE[..n] {
+            return false;
+        }
+        if n == PREFACE.len() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        // Part of the preface so far: wait for the rest (peek does not wait for more).
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+async fn serve_tokio(tcp: tokio::net::TcpStream, peer: SocketAddr, tls: Option<Tls>) {
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        None if starts_h2(&tcp).await => serve_h2(tcp, peer).await,
+        None => serve_http1(tcp, peer, "http/1.1").await,
+        Some(acceptor) => {
+            let stream = match acceptor.accept(tcp).await {
+                Ok(stream) => stream,
+                Err(e) => return eprintln!("tls {peer}: handshake failed: {e}"),
+            };
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                serve_h2(stream, peer).await;
+            } else {
+                serve_http1(stream, peer, "http/1.1+tls").await;
+            }
+        }
+    }
+}
+
+type Tls = tokio_rustls::TlsAcceptor;
+
+/// The TLS acceptor for `--tls-cert`/`--tls-key` (PEM), or `--tls-self-signed`: ALPN `h2`
+/// first, then `http/1.1`.
+fn tls_acceptor(cert: Option<&str>, key: Option<&str>, self_signed: bool) -> std::io::Result<Tls> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+    let (certs, key) = match (cert, key) {
+        (Some(cert), Some(key)) => (
+            CertificateDer::pem_file_iter(cert)
+                .map_err(|e| bad(&e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(&e))?,
+            PrivateKeyDer::from_pem_file(key).map_err(|e| bad(&e))?,
+        ),
+        _ if self_signed => {
+            let names = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+            let ck = rcgen::generate_simple_self_signed(names).map_err(|e| bad(&e))?;
+            let key = PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+            (vec![ck.cert.der().clone()], key)
+        }
+        _ => return Err(bad(&"--tls-cert and --tls-key go together")),
+    };
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(&e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(&e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
 }
 
 fn serve_sync(tcp: std::net::TcpStream, peer: SocketAddr) {
@@ -118,29 +269,39 @@ fn serve_sync(tcp: std::net::TcpStream, peer: SocketAddr) {
     log_end(id, peer, started, count, &describe(&result));
 }
 
+const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--sync] [--no-deflate] \
+    [--tls-cert FILE --tls-key FILE | --tls-self-signed]";
+
 fn main() -> std::io::Result<()> {
     memory::release_memory_promptly();
     let mut addr = "127.0.0.1:9001".to_string();
     let mut sync = false;
+    let (mut cert, mut key, mut self_signed) = (None, None, false);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--addr" => addr = args.next().expect("--addr needs a value"),
             "--sync" => sync = true,
             "--no-deflate" => DEFLATE.store(false, Ordering::Relaxed),
+            "--tls-cert" => cert = Some(args.next().expect("--tls-cert needs a file")),
+            "--tls-key" => key = Some(args.next().expect("--tls-key needs a file")),
+            "--tls-self-signed" => self_signed = true,
             "-h" | "--help" => {
-                println!("usage: echo-server [--addr HOST:PORT] [--sync] [--no-deflate]");
+                println!("{USAGE}");
                 return Ok(());
             }
             other => {
-                eprintln!(
-                    "unknown argument {other:?}; usage: echo-server [--addr HOST:PORT] [--sync]"
-                );
+                eprintln!("unknown argument {other:?}; {USAGE}");
                 std::process::exit(2);
             }
         }
     }
+    let wants_tls = cert.is_some() || key.is_some() || self_signed;
     if sync {
+        if wants_tls {
+            eprintln!("--sync serves plain HTTP/1.1 only; TLS and HTTP/2 are the tokio server's");
+            std::process::exit(2);
+        }
         let listener = std::net::TcpListener::bind(&addr)?;
         println!("listening on ws://{}", listener.local_addr()?);
         for stream in listener.incoming() {
@@ -148,22 +309,30 @@ fn main() -> std::io::Result<()> {
             let Ok(peer) = tcp.peer_addr() else { continue };
             std::thread::spawn(move || serve_sync(tcp, peer));
         }
-        Ok(())
-    } else {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind(&addr).await?;
-            println!("listening on ws://{}", listener.local_addr()?);
-            loop {
-                match listener.accept().await {
-                    Ok((tcp, peer)) => {
-                        tokio::spawn(serve_tokio(tcp, peer));
-                    }
-                    Err(e) => eprintln!("accept failed: {e}"),
-                }
-            }
-        })
+        return Ok(());
     }
+    let tls = if wants_tls {
+        Some(tls_acceptor(cert.as_deref(), key.as_deref(), self_signed)?)
+    } else {
+        None
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&addr).await?;
+        let local = listener.local_addr()?;
+        match tls {
+            Some(_) => println!("listening on wss://{local} (https://{local}/ for the page; HTTP/2 and HTTP/1.1)"),
+            None => println!("listening on ws://{local} (HTTP/1.1, and HTTP/2 with prior knowledge)"),
+        }
+        loop {
+            match listener.accept().await {
+                Ok((tcp, peer)) => {
+                    tokio::spawn(serve_tokio(tcp, peer, tls.clone()));
+                }
+                Err(e) => eprintln!("accept failed: {e}"),
+            }
+        }
+    })
 }

@@ -27,7 +27,19 @@
 //!             _ => break,
 //!         },
 //!         delivery = sub.recv() => match delivery {
-//!             Delivery::Message(m) => if ws.send_prepared(&m).await.is_err() { break },
+//!             Delivery::Message(m) => {
+//!                 // Everything queued for this subscriber goes out in one write.
+//!                 let mut next = Some(Delivery::Message(m));
+//!                 while let Some(Delivery::Message(m)) = next {
+//!                     if ws.write_prepared(&m).await.is_err() { return }
+//!                     next = sub.try_recv();
+//!                 }
+//!                 if ws.flush().await.is_err() { return }
+//!                 if let Some(Delivery::Closed(frame)) = next {
+//!                     let _ = ws.close(Some(frame)).await;
+//!                     return;
+//!                 }
+//!             }
 //!             Delivery::Closed(frame) => { let _ = ws.close(Some(frame)).await; break }
 //!         },
 //!     }

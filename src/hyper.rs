@@ -1,5 +1,6 @@
-//! hyper 1.x integration (feature `hyper`): accept a WebSocket upgrade from a request that hyper,
-//! or a framework built on it such as axum, has already parsed.
+//! hyper 1.x integration (feature `hyper`): accept a WebSocket from a request that hyper, or a
+//! framework built on it such as axum, has already parsed: an HTTP/1.1 `GET` with `Upgrade`, or
+//! an HTTP/2 extended CONNECT (RFC 8441) with `:protocol websocket`, through the same entry point.
 //!
 //! Owns only the glue between hyper and the core. [`upgrade`] converts the request with
 //! [`Request::from_http`], lets the core judge it and the caller's `choose` decide
@@ -13,6 +14,21 @@
 //!
 //! The server must serve connections with upgrades enabled (`http1::Builder::serve_connection(..)
 //! .with_upgrades()`; `axum::serve` does this), which puts hyper's `OnUpgrade` in the request.
+//!
+//! # HTTP/2 (RFC 8441)
+//!
+//! Browsers open a `wss://` WebSocket as an extended CONNECT stream on an HTTP/2 connection they
+//! already have to the origin, once the server's SETTINGS carried
+//! `SETTINGS_ENABLE_CONNECT_PROTOCOL`. A plain hyper server advertises it with
+//! `hyper::server::conn::http2::Builder::enable_connect_protocol()` (or
+//! `hyper_util::server::conn::auto::Builder::http2().enable_connect_protocol()`); `axum::serve`
+//! already does. [`upgrade`] then judges the request by the same rules where they apply
+//! (version 13, offered subprotocols and extensions, permessage-deflate negotiated as on
+//! HTTP/1.1, `Origin` for `choose` to check) and by RFC 8441's own: `:method CONNECT` with
+//! `:protocol websocket` and an `:authority`, no key, and `200` rather than `101`. Refusals are
+//! HTTP/2 responses. The stream then carries RFC 6455 frames; a close ends it with END_STREAM,
+//! and a peer's RST_STREAM ends the WebSocket with an I/O error, an abnormal closure (1006).
+//! [`Upgrade::http_version`] tells which protocol a WebSocket arrived on.
 //!
 //! ```no_run
 //! use http_body_util::Full;
@@ -80,7 +96,23 @@ pub type HyperWebSocket = WebSocketStream<TokioIo<Upgraded>>;
 /// ([`Request::is_upgrade`]). Use it to serve plain HTTP on the same route; [`upgrade`] refuses
 /// such a request with the core's answer (`426 Upgrade Required`).
 pub fn is_upgrade_request<B>(req: &http::Request<B>) -> bool {
-    Request::from_http(req).is_ok_and(|r| r.is_upgrade())
+    our_request(req).is_ok_and(|r| r.is_upgrade())
+}
+
+/// The core's view of `req`: an extended CONNECT when hyper saw a `:protocol` pseudo-header.
+fn our_request<B>(req: &http::Request<B>) -> Result<Request, HandshakeError> {
+    let ours = Request::from_http(req)?;
+    let Some(protocol) = req.extensions().get::<::hyper::ext::Protocol>() else {
+        return Ok(ours);
+    };
+    Ok(Request::extended_connect(
+        req.method().as_str(),
+        protocol.as_str(),
+        ours.target(),
+        req.uri().authority().map(|a| a.as_str()),
+        ours.version(),
+        ours.headers().clone(),
+    ))
 }
 
 /// Judges `req` as a WebSocket opening handshake and, if it passes and `choose` accepts it,
@@ -99,7 +131,7 @@ pub fn upgrade<B>(
     config: Config,
     choose: impl FnOnce(&Request) -> Result<Accept, Response>,
 ) -> Result<(http::Response<Full<Bytes>>, Upgrade), Refused> {
-    let ours = match Request::from_http(req) {
+    let ours = match our_request(req) {
         Ok(ours) => ours,
         Err(e) => return Err(Refused::new(&e.to_response(), e.into())),
     };
@@ -122,6 +154,7 @@ pub fn upgrade<B>(
     }
     let response = to_http(&response).map_err(|e| Refused::new(&e.to_response(), e.into()))?;
     let upgrade = Upgrade {
+        version: req.version(),
         on: ::hyper::upgrade::on(req),
         conn: Some((config, agreed)),
     };
@@ -192,6 +225,15 @@ impl std::error::Error for Refused {
 pub struct Upgrade {
     on: OnUpgrade,
     conn: Option<(Config, Agreed)>,
+    version: http::Version,
+}
+
+impl Upgrade {
+    /// The HTTP version the WebSocket arrived on: `HTTP_11` for an upgrade, `HTTP_2` for an
+    /// extended CONNECT stream.
+    pub fn http_version(&self) -> http::Version {
+        self.version
+    }
 }
 
 impl Future for Upgrade {

@@ -43,11 +43,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use websock::broadcast::{Delivery, Hub, HubConfig, Overflow};
+use websock::broadcast::{Delivery, Hub, HubConfig, Overflow, Subscription};
 use websock::proto::handshake::server::{Accept, Request};
 use websock::proto::handshake::Response;
 use websock::tokio::WebSocketStream;
-use websock::{Config, Connection, Event, PreparedMessage};
+use websock::{CloseFrame, Config, Connection, Event, PreparedMessage};
 
 use crate::bridge::Bridge;
 
@@ -173,14 +173,10 @@ async fn serve(tcp: tokio::net::TcpStream, peer: SocketAddr, node: Arc<Node>) {
                 Some(Err(e)) => break e.to_string(),
                 None => break "closed".to_string(),
             },
-            delivery = sub.recv() => match delivery {
-                Delivery::Message(m) => {
-                    if let Err(e) = ws.send_prepared(&m).await {
-                        break e.to_string();
-                    }
-                    sent += 1;
-                }
-                Delivery::Closed(frame) => {
+            delivery = sub.recv() => match deliver(&mut ws, &sub, delivery).await {
+                Ok((n, None)) => sent += n,
+                Ok((n, Some(frame))) => {
+                    sent += n;
                     drop(sub);
                     let _ = ws.close(Some(frame)).await;
                     // See the close handshake through, briefly.
@@ -190,10 +186,31 @@ async fn serve(tcp: tokio::net::TcpStream, peer: SocketAddr, node: Arc<Node>) {
                     .await;
                     break "too slow".to_string();
                 }
+                Err(e) => break e.to_string(),
             },
         }
     };
     eprintln!("{peer}: /{topic}: {end} (received {received}, sent {sent})");
+}
+
+/// Sends `first` and everything else queued for the subscriber in one write. Returns how many
+/// messages went, and the close frame if the hub closed the subscription.
+async fn deliver(
+    ws: &mut WebSocketStream<tokio::net::TcpStream>,
+    sub: &Subscription,
+    first: Delivery,
+) -> Result<(u64, Option<CloseFrame>), websock::Error> {
+    let (mut sent, mut next) = (0, Some(first));
+    while let Some(Delivery::Message(m)) = next {
+        ws.write_prepared(&m).await?;
+        sent += 1;
+        next = sub.try_recv();
+    }
+    ws.flush().await?;
+    Ok(match next {
+        Some(Delivery::Closed(frame)) => (sent, Some(frame)),
+        _ => (sent, None),
+    })
 }
 
 fn main() -> std::io::Result<()> {

@@ -236,6 +236,8 @@ pub enum HandshakeError {
     UnofferedExtension(String),
     /// The transport ended before the handshake completed.
     UnexpectedEof,
+    /// An extended CONNECT (RFC 8441, HTTP/2) whose `:protocol` is not `websocket`.
+    ConnectProtocolNotWebSocket,
 }
 
 impl HandshakeError {
@@ -285,6 +287,9 @@ impl fmt::Display for HandshakeError {
             UnofferedProtocol(p) => write!(f, "server chose unoffered subprotocol {p:?}"),
             UnofferedExtension(e) => write!(f, "server accepted unoffered extension {e:?}"),
             UnexpectedEof => f.write_str("connection closed during the handshake"),
+            ConnectProtocolNotWebSocket => {
+                f.write_str("extended CONNECT :protocol does not name websocket")
+            }
         }
     }
 }

@@ -120,8 +120,17 @@ impl<S: Stream> WebSocket<S> {
 
     /// Sends a message encoded once for many connections ([`PreparedMessage`]) and flushes.
     pub fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<(), Error> {
-        self.conn.send_prepared(msg)?;
+        self.write_prepared(msg)?;
         self.flush()
+    }
+
+    /// Queues a prepared message, as [`write`](Self::write) does a message.
+    pub fn write_prepared(&mut self, msg: &PreparedMessage) -> Result<(), Error> {
+        self.conn.send_prepared(msg)?;
+        if self.conn.is_send_backlogged() {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Writes everything queued. A transport that fails once closing has begun just ends the

@@ -90,9 +90,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// Sends a message encoded once for many connections ([`PreparedMessage`]), with the same
     /// backpressure as [`send`](Self::send).
     pub async fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<(), Error> {
-        poll_fn(|cx| self.driver.poll_ready(cx)).await?;
-        self.driver.conn.send_prepared(msg)?;
+        self.write_prepared(msg).await?;
         self.flush().await
+    }
+
+    /// Queues a prepared message, as [`write`](Self::write) does a message: several queued
+    /// this way go out in one write at the next [`flush`](Self::flush).
+    pub async fn write_prepared(&mut self, msg: &PreparedMessage) -> Result<(), Error> {
+        poll_fn(|cx| self.driver.poll_ready(cx)).await?;
+        Ok(self.driver.conn.send_prepared(msg)?)
     }
 
     /// Writes everything queued.

@@ -45,7 +45,7 @@ show_tail() {
 }
 
 # start_server LOG CMD...: starts CMD in the background (stdout and stderr to LOG) and waits for
-# its "listening on ws://HOST:PORT" line; sets SERVER_PID and SERVER_PORT.
+# its "listening on ws://HOST:PORT" (or wss://) line; sets SERVER_PID and SERVER_PORT.
 start_server() {
     local logf=$1 i line
     shift
@@ -53,7 +53,7 @@ start_server() {
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     for ((i = 0; i < 300; i++)); do
-        line=$(grep -m1 -o 'listening on ws://[0-9.]*:[0-9]*' "$logf" 2>/dev/null || true)
+        line=$(grep -m1 -o 'listening on wss\?://[0-9.]*:[0-9]*' "$logf" 2>/dev/null || true)
         if [[ -n $line ]]; then
             SERVER_PORT=${line##*:}
             return 0
@@ -165,6 +165,6 @@ install_python() {
 
 build_examples() {
     log "building the release examples"
-    (cd "$ROOT" && nice -n 10 cargo build --release --quiet \
+    (cd "$ROOT" && nice -n 10 cargo build --release --quiet --features hyper,rustls \
         --example echo-server --example interop-client >&2)
 }

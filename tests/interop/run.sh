@@ -2,6 +2,7 @@
 # Real clients and servers against websock, both directions:
 #   * Python websockets and Node ws clients -> examples/echo-server (tokio and --sync), with
 #     permessage-deflate offered and not
+#   * Python h2 (RFC 8441 by hand) -> the echo server over h2c and TLS h2
 #   * examples/interop-client (tokio and --sync) -> Python websockets and Node ws echo servers
 #     (tests/interop/{python,node}/server.*)
 #   * headless Chromium -> the echo server's page and its self-test (tests/interop/browser.sh)
@@ -69,6 +70,27 @@ for adapter in tokio sync; do
         done
         stop_server
     done
+done
+
+# WebSockets over HTTP/2 (RFC 8441): Python's h2 package as the client, the WebSocket frames
+# built by hand, against the echo server over h2c (prior knowledge) and over TLS (ALPN h2).
+for transport in h2c tls; do
+    flags=()
+    args=()
+    if [[ $transport == tls ]]; then
+        flags+=(--tls-self-signed)
+        args+=(--tls)
+    fi
+    logf="$OUT/logs/echo-server-h2-$transport.log"
+    if ! start_server "$logf" "$EXAMPLES/echo-server" --addr 127.0.0.1:0 "${flags[@]}"; then
+        row python-h2 "client -> websock" "tokio-$transport" - "(server start)" FAIL
+        continue
+    fi
+    run_cases python-h2 "client -> websock" "tokio-$transport" offered \
+        "$OUT/logs/python-h2-$transport.log" 120 \
+        "$PY" "$INTEROP_DIR/python/h2_client.py" --addr "127.0.0.1:$SERVER_PORT" "${args[@]}" \
+        --expect-deflate "$EXPECT_DEFLATE"
+    stop_server
 done
 
 # Our client -> their echo servers. Both accept permessage-deflate when it is offered.

@@ -2,7 +2,10 @@
 //! and build the 101 answer (or a rejection).
 //!
 //! Owns the request rules: GET, HTTP/1.1, Host, `Upgrade: websocket`, `Connection: Upgrade`,
-//! a `Sec-WebSocket-Key` that is base64 of 16 bytes, and `Sec-WebSocket-Version: 13`. What to
+//! a `Sec-WebSocket-Key` that is base64 of 16 bytes, and `Sec-WebSocket-Version: 13`; and for
+//! a WebSocket over HTTP/2 (RFC 8441), the extended CONNECT's: `:method CONNECT`,
+//! `:protocol websocket`, an authority, `Sec-WebSocket-Version: 13`, no key, and `200` as the
+//! answer. What to
 //! accept (subprotocol, extra headers) is the user's choice, made through [`Accept`]. Turning an
 //! accepted request into a connection (extension negotiation) is the connection's
 //! (`proto::connection::answer`); this module never sees frames or settings.
@@ -21,6 +24,8 @@ pub struct Request {
     target: String,
     version: u8,
     headers: Headers,
+    /// The `:protocol` pseudo-header of an extended CONNECT (RFC 8441); `None` on HTTP/1.1.
+    protocol: Option<String>,
 }
 
 /// Parses request heads incrementally: call [`parse`](Self::parse) with the whole buffer each
@@ -58,6 +63,7 @@ impl RequestParser {
             target: req.path.unwrap_or_default().to_string(),
             version: req.version.unwrap_or(0),
             headers: collect_headers(req.headers),
+            protocol: None,
         };
         Ok(Some((request, end)))
     }
@@ -71,7 +77,63 @@ impl Request {
             target,
             version,
             headers,
+            protocol: None,
         }
+    }
+
+    /// An extended CONNECT request (RFC 8441 on HTTP/2, RFC 9220 on HTTP/3: `version` 2 or 3),
+    /// from the HTTP/2 layer's pseudo-headers: `:method` (CONNECT for a WebSocket), `:protocol`,
+    /// `:path` as `target`, and `:authority`, which stands in for `Host` (added as a `Host`
+    /// header when the request has none, so [`host`](Self::host) works on either protocol).
+    ///
+    /// ```
+    /// use websock::proto::handshake::server::{accept, Accept, Request};
+    /// use websock::proto::handshake::Headers;
+    ///
+    /// let mut headers = Headers::new();
+    /// headers.push("sec-websocket-version", b"13");
+    /// headers.push("sec-websocket-protocol", b"chat");
+    /// let req = Request::extended_connect("CONNECT", "websocket", "/chat", Some("example.com"), 2, headers);
+    /// assert!(req.is_extended_connect() && req.is_upgrade());
+    /// let resp = accept(&req, &Accept::new().protocol("chat")).unwrap();
+    /// assert_eq!(resp.status, 200); // not 101, and no Sec-WebSocket-Accept
+    /// assert_eq!(resp.header("Sec-WebSocket-Accept"), None);
+    /// ```
+    pub fn extended_connect(
+        method: impl Into<String>,
+        protocol: impl Into<String>,
+        target: impl Into<String>,
+        authority: Option<&str>,
+        version: u8,
+        mut headers: Headers,
+    ) -> Request {
+        if let Some(authority) = authority {
+            if headers.count("Host") == 0 {
+                headers.push("Host", authority.as_bytes());
+            }
+        }
+        Request {
+            method: method.into(),
+            target: target.into(),
+            version,
+            headers,
+            protocol: Some(protocol.into()),
+        }
+    }
+
+    /// Whether this is an extended CONNECT (a WebSocket over HTTP/2 or HTTP/3).
+    pub fn is_extended_connect(&self) -> bool {
+        self.protocol.is_some()
+    }
+
+    /// The `:protocol` of an extended CONNECT.
+    pub fn connect_protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The HTTP version: 0 for HTTP/1.0, 1 for HTTP/1.1, 2 and 3.
+    pub fn version(&self) -> u8 {
+        self.version
     }
 
     /// Parses a request head from `buf` with default limits. For bytes that arrive in pieces,
@@ -142,11 +204,27 @@ impl Request {
     /// Whether this asks for an upgrade at all (has an `Upgrade` header). A request without one
     /// is plain HTTP that a server may answer some other way.
     pub fn is_upgrade(&self) -> bool {
-        self.headers.get("Upgrade").is_some()
+        self.is_extended_connect() || self.headers.get("Upgrade").is_some()
     }
 
-    /// Checks the request against RFC 6455 4.2.1. The error's status is what to answer.
+    /// Checks the request against RFC 6455 4.2.1, or an extended CONNECT against RFC 8441 4
+    /// and 5. The error's status is what to answer.
     pub fn validate(&self) -> Result<(), HandshakeError> {
+        if let Some(protocol) = &self.protocol {
+            if self.method != "CONNECT" {
+                return Err(HandshakeError::Malformed(":protocol on a method other than CONNECT"));
+            }
+            if self.version < 2 {
+                return Err(HandshakeError::Malformed("extended CONNECT below HTTP/2"));
+            }
+            if !protocol.eq_ignore_ascii_case("websocket") {
+                return Err(HandshakeError::ConnectProtocolNotWebSocket);
+            }
+            if self.headers.count("Host") != 1 {
+                return Err(HandshakeError::MissingHost);
+            }
+            return self.validate_version();
+        }
         if self.method != "GET" {
             return Err(HandshakeError::MethodNotGet);
         }
@@ -165,12 +243,7 @@ impl Request {
         if !self.headers.has_token("Connection", "upgrade") {
             return Err(HandshakeError::ConnectionNotUpgrade);
         }
-        let versions: Vec<&str> = self.headers.list("Sec-WebSocket-Version").collect();
-        match versions.as_slice() {
-            [] => return Err(HandshakeError::MissingVersion),
-            ["13"] => {}
-            _ => return Err(HandshakeError::UnsupportedVersion),
-        }
+        self.validate_version()?;
         if self.headers.count("Sec-WebSocket-Key") != 1 {
             return Err(HandshakeError::MissingKey);
         }
@@ -179,6 +252,17 @@ impl Request {
         match base64::engine::general_purpose::STANDARD.decode(key) {
             Ok(raw) if raw.len() == 16 => Ok(()),
             _ => Err(HandshakeError::InvalidKey),
+        }
+    }
+}
+
+impl Request {
+    fn validate_version(&self) -> Result<(), HandshakeError> {
+        let versions: Vec<&str> = self.headers.list("Sec-WebSocket-Version").collect();
+        match versions.as_slice() {
+            [] => Err(HandshakeError::MissingVersion),
+            ["13"] => Ok(()),
+            _ => Err(HandshakeError::UnsupportedVersion),
         }
     }
 }
@@ -242,11 +326,17 @@ impl Accept {
 /// ```
 pub fn accept(req: &Request, opts: &Accept) -> Result<Response, HandshakeError> {
     req.validate()?;
-    let key = trim_ows(req.headers.get("Sec-WebSocket-Key").unwrap_or_default());
-    let mut resp = Response::new(101)
-        .with_header("Upgrade", "websocket")
-        .with_header("Connection", "Upgrade")
-        .with_header("Sec-WebSocket-Accept", header::accept_key(key));
+    let mut resp = if req.is_extended_connect() {
+        // RFC 8441 5: a 2xx ends the handshake; there is no key to answer, and HTTP/2 forbids
+        // the connection-specific Upgrade and Connection headers.
+        Response::new(200)
+    } else {
+        let key = trim_ows(req.headers.get("Sec-WebSocket-Key").unwrap_or_default());
+        Response::new(101)
+            .with_header("Upgrade", "websocket")
+            .with_header("Connection", "Upgrade")
+            .with_header("Sec-WebSocket-Accept", header::accept_key(key))
+    };
     if let Some(p) = &opts.protocol {
         if !req.protocols().iter().any(|o| o == p) {
             return Err(HandshakeError::ProtocolNotOffered(p.clone()));

@@ -20,6 +20,8 @@ const { values: args } = parseArgs({
     screenshot: { type: 'string' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     'expect-deflate': { type: 'string', default: '0' },
+    // https with the echo server's self-signed certificate; the page must arrive over h2.
+    'expect-h2': { type: 'boolean', default: false },
   },
 });
 if (!args.url || !args.screenshot) {
@@ -59,6 +61,7 @@ try {
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+      ...(args['expect-h2'] ? ['--ignore-certificate-errors'] : []),
     ],
   });
   const page = context.pages()[0] ?? await context.newPage();
@@ -70,6 +73,12 @@ try {
   await page.screenshot({ path: args.screenshot });
   console.error(`self-test result: ${result}`);
   code = judge(JSON.parse(result)) ? 0 : 1;
+  if (args['expect-h2']) {
+    // What the page itself came over; the WebSocket's protocol is checked in the server's log.
+    const proto = await page.evaluate(() => performance.getEntriesByType('navigation')[0]?.nextHopProtocol);
+    if (proto === 'h2') console.log('PASS page over h2');
+    else { console.log(`FAIL page over h2: nextHopProtocol ${JSON.stringify(proto)}`); code = 1; }
+  }
 } catch (e) {
   console.log(`FAIL page self-test: ${e.message.split('\n')[0]}`);
   console.error(`browser: ${e.stack}`);
