@@ -129,33 +129,34 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     use hyper_util::rt::{TokioExecutor, TokioIo};
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        let path = req.uri().path().to_string();
-        let answer = match websock::hyper::upgrade(&mut req, config(), route) {
-            Ok((response, upgrade)) => {
-                tokio::spawn(async move {
-                    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-                    let (started, mut count) = (Instant::now(), 0u64);
-                    let result = async {
-                        let mut ws = upgrade.await?;
-                        log_open(id, peer, "h2", &path);
-                        echo(&mut ws, &mut count).await.map(|()| None)
-                    }
-                    .await;
-                    log_end(id, peer, started, count, &describe(&result));
-                });
-                response
-            }
-            // The page, a 404, or a refusal by the rules, as an HTTP/2 response.
-            Err(refused) => {
-                if websock::hyper::is_upgrade_request(&req) {
-                    eprintln!("h2 {peer}: {} {path}: {refused}", req.method());
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            let path = req.uri().path().to_string();
+            let answer = match websock::hyper::upgrade(&mut req, config(), route) {
+                Ok((response, upgrade)) => {
+                    tokio::spawn(async move {
+                        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                        let (started, mut count) = (Instant::now(), 0u64);
+                        let result = async {
+                            let mut ws = upgrade.await?;
+                            log_open(id, peer, "h2", &path);
+                            echo(&mut ws, &mut count).await.map(|()| None)
+                        }
+                        .await;
+                        log_end(id, peer, started, count, &describe(&result));
+                    });
+                    response
                 }
-                refused.into_response()
-            }
-        };
-        async move { Ok::<_, std::convert::Infallible>(answer) }
-    });
+                // The page, a 404, or a refusal by the rules, as an HTTP/2 response.
+                Err(refused) => {
+                    if websock::hyper::is_upgrade_request(&req) {
+                        eprintln!("h2 {peer}: {} {path}: {refused}", req.method());
+                    }
+                    refused.into_response()
+                }
+            };
+            async move { Ok::<_, std::convert::Infallible>(answer) }
+        });
     let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     h2.enable_connect_protocol();
     if let Err(e) = h2.serve_connection(TokioIo::new(io), service).await {
@@ -323,8 +324,12 @@ fn main() -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(&addr).await?;
         let local = listener.local_addr()?;
         match tls {
-            Some(_) => println!("listening on wss://{local} (https://{local}/ for the page; HTTP/2 and HTTP/1.1)"),
-            None => println!("listening on ws://{local} (HTTP/1.1, and HTTP/2 with prior knowledge)"),
+            Some(_) => println!(
+                "listening on wss://{local} (https://{local}/ for the page; HTTP/2 and HTTP/1.1)"
+            ),
+            None => {
+                println!("listening on ws://{local} (HTTP/1.1, and HTTP/2 with prior knowledge)")
+            }
         }
         loop {
             match listener.accept().await {

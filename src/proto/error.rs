@@ -238,6 +238,10 @@ pub enum HandshakeError {
     UnexpectedEof,
     /// An extended CONNECT (RFC 8441, HTTP/2) whose `:protocol` is not `websocket`.
     ConnectProtocolNotWebSocket,
+    /// The HTTP/2 server has not allowed extended CONNECT (no
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL`), so no WebSocket can be opened on that connection
+    /// (RFC 8441 3); connect over HTTP/1.1 instead.
+    ConnectProtocolNotEnabled,
 }
 
 impl HandshakeError {
@@ -289,6 +293,9 @@ impl fmt::Display for HandshakeError {
             UnexpectedEof => f.write_str("connection closed during the handshake"),
             ConnectProtocolNotWebSocket => {
                 f.write_str("extended CONNECT :protocol does not name websocket")
+            }
+            ConnectProtocolNotEnabled => {
+                f.write_str("the HTTP/2 server did not enable extended CONNECT (RFC 8441)")
             }
         }
     }

@@ -12,7 +12,7 @@ use super::{Connection, Event, Role, Step};
 use crate::proto::config::Config;
 use crate::proto::error::{ApiMisuse, HandshakeError, Timeout};
 use crate::proto::ext::{self, Negotiated};
-use crate::proto::handshake::client::ClientHandshake;
+use crate::proto::handshake::client::{Accepted, ClientHandshake};
 use crate::proto::handshake::server::{self, Accept, Request, RequestParser};
 use crate::proto::handshake::Response;
 
@@ -83,6 +83,17 @@ pub enum Answer {
     },
     /// The user chose to answer with this response (a page, a redirect, a refusal).
     Respond(Response),
+}
+
+/// What a client agreed to, from a server's acceptance checked by another HTTP layer (an
+/// HTTP/2 extended CONNECT, [`ClientHandshake::check_extended_connect_response`]): the terms
+/// [`Connection::open`] takes. Fails if the server accepted extension parameters that `config`
+/// did not offer or cannot honour.
+pub fn client_agreed(accepted: &Accepted, config: &Config) -> Result<Agreed, HandshakeError> {
+    Ok(Agreed {
+        protocol: accepted.protocol.clone(),
+        extensions: ext::client_negotiate(&accepted.extensions, config)?,
+    })
 }
 
 /// Judges `req` (parsed by this crate or converted from another HTTP stack) and builds the

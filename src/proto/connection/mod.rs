@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-pub use self::handshake::{answer, Agreed, Answer};
+pub use self::handshake::{answer, client_agreed, Agreed, Answer};
 pub use self::prepared::PreparedMessage;
 use self::recv::Step;
 use self::state::{Phase, WriteHalf};

@@ -4,7 +4,9 @@
 //! Owns URI parsing for WebSocket URIs, the request's shape, the fresh random key, and the
 //! response rules: 101, `Upgrade: websocket`, `Connection: Upgrade`, the right
 //! `Sec-WebSocket-Accept`, and only subprotocols and extensions that were offered. A non-101
-//! response becomes [`HandshakeError::Rejected`] with its status, headers and body.
+//! response becomes [`HandshakeError::Rejected`] with its status, headers and body. Over HTTP/2
+//! (RFC 8441) the same request is an extended CONNECT ([`ClientRequest::extended_connect`]),
+//! answered by a 2xx with no key to check.
 #![forbid(unsafe_code)]
 
 use base64::Engine as _;
@@ -205,6 +207,85 @@ impl ClientRequest {
         self.start_with_key(key)
     }
 
+    /// The request as an extended CONNECT for HTTP/2 (RFC 8441), and the checker for its
+    /// response ([`ClientHandshake::check_extended_connect_response`]). No key: RFC 8441 5
+    /// drops `Sec-WebSocket-Key` and `Sec-WebSocket-Accept`, as it does `Upgrade` and
+    /// `Connection`, which HTTP/2 forbids.
+    ///
+    /// ```
+    /// use websock::proto::handshake::client::ClientRequest;
+    /// let req = ClientRequest::new("wss://example.com/chat").unwrap().protocol("chat");
+    /// let (connect, _check) = req.extended_connect().unwrap();
+    /// assert_eq!((connect.scheme, connect.authority.as_str(), connect.path.as_str()),
+    ///            ("https", "example.com", "/chat"));
+    /// assert!(connect.headers.contains(&("sec-websocket-version".into(), "13".into())));
+    /// ```
+    pub fn extended_connect(&self) -> Result<(ExtendedConnect, ClientHandshake), HandshakeError> {
+        let mut headers = vec![("sec-websocket-version".to_string(), "13".to_string())];
+        let (fields, handshake) = self.offer_fields(String::new())?;
+        for (n, v) in fields {
+            let n = n.to_ascii_lowercase();
+            // Connection-specific fields are malformed in HTTP/2 (RFC 9113 8.2.2).
+            if matches!(
+                n.as_str(),
+                "connection"
+                    | "upgrade"
+                    | "keep-alive"
+                    | "proxy-connection"
+                    | "transfer-encoding"
+                    | "host"
+            ) {
+                return Err(HandshakeError::InvalidHeader(n));
+            }
+            headers.push((n, v));
+        }
+        let connect = ExtendedConnect {
+            scheme: if self.uri.tls { "https" } else { "http" },
+            authority: self.uri.host_header(),
+            path: self.uri.resource.clone(),
+            headers,
+        };
+        Ok((connect, handshake))
+    }
+
+    /// The offered subprotocols and extensions and the user's headers, checked, and the
+    /// response checker expecting `accept`.
+    fn offer_fields(
+        &self,
+        accept: String,
+    ) -> Result<(Vec<(String, String)>, ClientHandshake), HandshakeError> {
+        let mut fields = Vec::new();
+        if !self.protocols.is_empty() {
+            if let Some(bad) = self.protocols.iter().find(|p| !header::is_token(p)) {
+                return Err(HandshakeError::InvalidHeader(bad.clone()));
+            }
+            fields.push((
+                "Sec-WebSocket-Protocol".to_string(),
+                self.protocols.join(", "),
+            ));
+        }
+        if !self.extensions.is_empty() {
+            let offers: Vec<String> = self
+                .extensions
+                .iter()
+                .map(ExtensionOffer::to_header_value)
+                .collect();
+            fields.push(("Sec-WebSocket-Extensions".to_string(), offers.join(", ")));
+        }
+        for (n, v) in &self.headers {
+            header::check_header(n, v)?;
+            fields.push((n.clone(), v.clone()));
+        }
+        let handshake = ClientHandshake {
+            accept,
+            protocols: self.protocols.clone(),
+            extensions: self.extensions.iter().map(|e| e.name.clone()).collect(),
+            scanner: HeadScanner::default(),
+            limits: self.limits.clone(),
+        };
+        Ok((fields, handshake))
+    }
+
     /// Builds the request with the given key (for tests).
     pub fn start_with_key(
         &self,
@@ -217,38 +298,11 @@ impl ClientRequest {
             self.uri.resource,
             self.uri.host_header()
         );
-        if !self.protocols.is_empty() {
-            if let Some(bad) = self.protocols.iter().find(|p| !header::is_token(p)) {
-                return Err(HandshakeError::InvalidHeader(bad.clone()));
-            }
-            head.push_str(&format!(
-                "Sec-WebSocket-Protocol: {}\r\n",
-                self.protocols.join(", ")
-            ));
-        }
-        if !self.extensions.is_empty() {
-            let offers: Vec<String> = self
-                .extensions
-                .iter()
-                .map(ExtensionOffer::to_header_value)
-                .collect();
-            head.push_str(&format!(
-                "Sec-WebSocket-Extensions: {}\r\n",
-                offers.join(", ")
-            ));
-        }
-        for (n, v) in &self.headers {
-            header::check_header(n, v)?;
+        let (fields, handshake) = self.offer_fields(header::accept_key(key.as_bytes()))?;
+        for (n, v) in fields {
             head.push_str(&format!("{n}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        let handshake = ClientHandshake {
-            accept: header::accept_key(key.as_bytes()),
-            protocols: self.protocols.clone(),
-            extensions: self.extensions.iter().map(|e| e.name.clone()).collect(),
-            scanner: HeadScanner::default(),
-            limits: self.limits.clone(),
-        };
         Ok((head.into_bytes(), handshake))
     }
 }
@@ -312,6 +366,31 @@ impl ClientHandshake {
         if !accept_ok {
             return Err(HandshakeError::AcceptMismatch);
         }
+        Ok(Some((self.accepted(headers)?, end)))
+    }
+
+    /// An extended CONNECT's response (RFC 8441 5), as the HTTP/2 layer parsed it: a 2xx
+    /// accepts (no `Sec-WebSocket-Accept` to check), anything else is
+    /// [`HandshakeError::Rejected`]; then the same subprotocol and extension rules as on
+    /// HTTP/1.1.
+    pub fn check_extended_connect_response(
+        &self,
+        status: u16,
+        headers: Headers,
+        body: Bytes,
+    ) -> Result<Accepted, HandshakeError> {
+        if !(200..300).contains(&status) {
+            return Err(HandshakeError::Rejected {
+                status,
+                headers: header_pairs(&headers),
+                body: body.slice(..body.len().min(self.limits.max_body_size)),
+            });
+        }
+        self.accepted(headers)
+    }
+
+    /// What the server agreed to, if it only chose what we offered.
+    fn accepted(&self, headers: Headers) -> Result<Accepted, HandshakeError> {
         let chosen: Vec<&str> = headers.list("Sec-WebSocket-Protocol").collect();
         let protocol = match chosen.as_slice() {
             [] => None,
@@ -332,14 +411,11 @@ impl ClientHandshake {
                 return Err(HandshakeError::UnofferedExtension(e.name.clone()));
             }
         }
-        Ok(Some((
-            Accepted {
-                protocol,
-                extensions,
-                headers,
-            },
-            end,
-        )))
+        Ok(Accepted {
+            protocol,
+            extensions,
+            headers,
+        })
     }
 
     fn rejected(
@@ -358,13 +434,32 @@ impl ClientHandshake {
         }
         Err(HandshakeError::Rejected {
             status,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v).into_owned()))
-                .collect(),
+            headers: header_pairs(headers),
             body: Bytes::copy_from_slice(&after[..want]),
         })
     }
+}
+
+fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
+/// An extended CONNECT request (RFC 8441 4) for an HTTP/2 layer to send: `:method CONNECT`,
+/// `:protocol websocket`, and these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtendedConnect {
+    /// `:scheme`: `https` for `wss://`, `http` for `ws://`.
+    pub scheme: &'static str,
+    /// `:authority`: host, and port when not the scheme's default.
+    pub authority: String,
+    /// `:path`: path and query.
+    pub path: String,
+    /// The regular header fields: `sec-websocket-version: 13`, the offered subprotocols and
+    /// extensions, and the user's own (lower-case names, as HTTP/2 wants).
+    pub headers: Vec<(String, String)>,
 }
 
 /// A server's response to a client, for tests and sans-IO servers: build with

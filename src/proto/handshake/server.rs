@@ -212,7 +212,9 @@ impl Request {
     pub fn validate(&self) -> Result<(), HandshakeError> {
         if let Some(protocol) = &self.protocol {
             if self.method != "CONNECT" {
-                return Err(HandshakeError::Malformed(":protocol on a method other than CONNECT"));
+                return Err(HandshakeError::Malformed(
+                    ":protocol on a method other than CONNECT",
+                ));
             }
             if self.version < 2 {
                 return Err(HandshakeError::Malformed("extended CONNECT below HTTP/2"));

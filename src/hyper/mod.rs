@@ -30,6 +30,9 @@
 //! and a peer's RST_STREAM ends the WebSocket with an I/O error, an abnormal closure (1006).
 //! [`Upgrade::http_version`] tells which protocol a WebSocket arrived on.
 //!
+//! The client side is [`H2Connection`]: several WebSockets on one HTTP/2 connection, each
+//! opened once the server's SETTINGS allowed extended CONNECT.
+//!
 //! ```no_run
 //! use http_body_util::Full;
 //! use hyper::body::{Bytes, Incoming};
@@ -69,6 +72,10 @@
 //! # }
 //! ```
 #![forbid(unsafe_code)]
+
+mod h2_client;
+
+pub use self::h2_client::{H2Connection, SETTINGS_WAIT};
 
 use std::fmt;
 use std::future::Future;
