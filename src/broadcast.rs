@@ -49,7 +49,7 @@
 //!
 //! The hub is `Clone` (an `Arc` inside) and `Send + Sync`; it works on any tokio runtime, the
 //! multi-thread one included, and needs no task of its own. A [`Subscription`] unsubscribes
-//! when dropped. [`Hub::topics`] and [`Hub::topics_changed`] tell a bridge to another process
+//! when dropped. [`Hub::topics`] and [`Hub::watch_topics`] tell a bridge to another process
 //! (the `pubsub` example's Redis link) which topics this process has subscribers for.
 #![forbid(unsafe_code)]
 

@@ -18,7 +18,7 @@ use websock::proto::ext::deflate::DeflateConfig;
 use websock::proto::handshake::client::ClientRequest;
 use websock::proto::handshake::server::Accept;
 use websock::proto::handshake::Response;
-use websock::{CloseCode, CloseFrame, Config, DataKind, Error, HandshakeError, Message};
+use websock::{CloseFrame, Config, DataKind, Error, HandshakeError, Message};
 
 /// One certificate for the whole test binary, so every server and client agree.
 fn tls_configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
@@ -212,9 +212,8 @@ async fn every_kind(tls: bool, deflate: bool) {
     let mut ws = h2.websocket(url(tls, "/"), config(deflate)).await.unwrap();
     ws.send(Message::text("close with 4001")).await.unwrap();
     let frame = loop {
-        match ws.recv().await.unwrap().unwrap() {
-            Message::Close(frame) => break frame.unwrap(),
-            _ => {}
+        if let Message::Close(frame) = ws.recv().await.unwrap().unwrap() {
+            break frame.unwrap();
         }
     };
     assert_eq!(u16::from(frame.code), 4001);
@@ -324,5 +323,4 @@ async fn a_stream_reset_mid_message_is_an_abnormal_end_on_the_server() {
     let mut ws = h2.websocket(url(false, "/"), config(false)).await.unwrap();
     ws.send(Message::text("second")).await.unwrap();
     assert_eq!(next_data(&mut ws).await, Message::text("second"));
-    let _ = CloseCode::NORMAL;
 }
