@@ -26,11 +26,15 @@
 //! example, through Redis), and prints the publish-to-receipt percentiles in microseconds.
 #![forbid(unsafe_code)]
 
+#[path = "../wire.rs"]
+mod wire;
+
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wire::client_frame;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -66,7 +70,9 @@ impl Args {
 
 fn main() {
     let all: Vec<String> = std::env::args().skip(1).collect();
-    let Some(mode) = all.first().cloned() else { usage() };
+    let Some(mode) = all.first().cloned() else {
+        usage()
+    };
     let args = Args(all);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -99,7 +105,9 @@ async fn server(args: &Args) -> i32 {
     let next_id = Arc::new(AtomicU64::new(0));
     eprintln!("{kind} listening on {addr}");
     loop {
-        let Ok((tcp, _)) = listener.accept().await else { continue };
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         match kind.as_str() {
             "websock" | "websock-naive" => {
@@ -220,27 +228,9 @@ async fn tungstenite_subscriber(
 const REQUEST: &[u8] = b"GET /bench HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
     Sec-WebSocket-Version: 13\r\n\r\n";
-const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
 fn err(msg: impl Into<String>) -> io::Error {
     io::Error::other(msg.into())
-}
-
-fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x80 | opcode];
-    let n = payload.len();
-    if n < 126 {
-        f.push(0x80 | n as u8);
-    } else if n <= 0xffff {
-        f.push(0x80 | 126);
-        f.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        f.push(0x80 | 127);
-        f.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    f.extend_from_slice(&MASK);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
-    f
 }
 
 /// Splits a byte stream into frames: (opcode, payload) for each complete one.
@@ -257,7 +247,10 @@ impl Frames {
         }
         let (len, at) = match b[1] & 0x7f {
             126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
-            127 if b.len() >= 10 => (u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize, 10),
+            127 if b.len() >= 10 => (
+                u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize,
+                10,
+            ),
             126 | 127 => return None,
             n => (n as usize, 2),
         };
@@ -357,7 +350,13 @@ async fn load(args: &Args) -> i32 {
                 return 1;
             }
         };
-        tasks.push(tokio::spawn(subscriber(s, frames, payload, m, done.clone())));
+        tasks.push(tokio::spawn(subscriber(
+            s,
+            frames,
+            payload,
+            m,
+            done.clone(),
+        )));
     }
     let (mut publisher, mut replies) = open(addr).await.expect("publisher");
     // Wait until the server has every subscriber in its topic.
@@ -422,20 +421,27 @@ async fn load(args: &Args) -> i32 {
 
 async fn latency(args: &Args) -> i32 {
     let publish = args.get("--publish").unwrap_or_else(|| usage()).to_string();
-    let subscribe = args.get("--subscribe").unwrap_or_else(|| usage()).to_string();
+    let subscribe = args
+        .get("--subscribe")
+        .unwrap_or_else(|| usage())
+        .to_string();
     let m = args.num("--messages", 2000);
     let interval = Duration::from_micros(args.num("--interval-us", 1000) as u64);
-    let mut sub = websock::tokio::connect(&subscribe).await.expect("subscriber");
+    let mut sub = websock::tokio::connect(&subscribe)
+        .await
+        .expect("subscriber");
     let mut publisher = websock::tokio::connect(&publish).await.expect("publisher");
     let origin = Instant::now();
     // Probe until the nodes route the topic to each other.
     loop {
         publisher.send(Message::text("probe")).await.expect("probe");
-        if let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_millis(100), sub.recv()).await {
+        if let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_millis(100), sub.recv()).await
+        {
             break;
         }
     }
-    while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_millis(200), sub.recv()).await {}
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_millis(200), sub.recv()).await {
+    }
     let reader = tokio::spawn(async move {
         let mut lat = Vec::with_capacity(m);
         while lat.len() < m {
@@ -461,7 +467,10 @@ async fn latency(args: &Args) -> i32 {
     for _ in 0..m {
         tick.tick().await;
         let now = origin.elapsed().as_micros() as u64;
-        publisher.send(Message::text(now.to_string())).await.expect("publish");
+        publisher
+            .send(Message::text(now.to_string()))
+            .await
+            .expect("publish");
     }
     let mut lat = reader.await.expect("reader");
     if lat.len() < m {

@@ -25,11 +25,15 @@
 //! `--source-ips K` spreads connections over the local addresses 127.0.0.1..=127.0.0.K;
 //! `--connect-concurrency C` (default 100) bounds connects and handshakes in progress at once.
 
+#[path = "../wire.rs"]
+mod wire;
+
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use wire::client_frame;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpSocket, TcpStream};
@@ -38,7 +42,6 @@ use tokio::sync::Semaphore;
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
     Sec-WebSocket-Version: 13\r\n\r\n";
-const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 const READ_BUF: usize = 64 << 10;
 
 static ECHOES: AtomicU64 = AtomicU64::new(0);
@@ -66,25 +69,6 @@ fn payload_bytes(len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u32).wrapping_mul(31) as u8 ^ 0x5a)
         .collect()
-}
-
-/// One masked client frame (FIN, `opcode`) carrying `payload`.
-fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(payload.len() + 14);
-    f.push(0x80 | opcode);
-    let n = payload.len();
-    if n < 126 {
-        f.push(0x80 | n as u8);
-    } else if n <= 0xffff {
-        f.push(0x80 | 126);
-        f.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        f.push(0x80 | 127);
-        f.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    f.extend_from_slice(&MASK);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
-    f
 }
 
 fn close_frame() -> Vec<u8> {
