@@ -2,7 +2,7 @@
 //! answers and ICE candidates that set up a direct peer-to-peer connection.
 //!
 //! ```text
-//! cargo run --release --example signaling -- [--addr 127.0.0.1:9010]
+//! cargo run --release --example signaling -- [--addr 127.0.0.1:9010] [--redis redis://HOST:PORT]
 //! ```
 //!
 //! Then open `http://127.0.0.1:9010/?room=demo` in two browser tabs: the page joins the room,
@@ -42,6 +42,14 @@
 //! every 20 s keep connections alive; one silent for 60 s is dropped. Browsers must connect
 //! from a page of this server (the `Origin` must match `Host`).
 //!
+//! # Several servers
+//!
+//! With `--redis`, servers sharing one Redis share their rooms: two browsers that land on
+//! different servers of one room still find each other. Every join, leave and relay goes
+//! through one Redis pub/sub channel and every server applies them in the order Redis delivers
+//! them, so all agree on who is in a room (`cluster.rs` has the protocol). Peer ids then start
+//! at a random base per server. While Redis is away, joins are refused with 1013.
+//!
 //! # Structure
 //!
 //! The tokio adapter, one task per peer: `peer.rs` splits each connection into a reader (this
@@ -49,7 +57,10 @@
 //! shared room map behind a `Mutex`. Plain HTTP `GET /` serves `page.html`, through the
 //! handshake callback of `websock::tokio::accept_with`.
 
+mod cluster;
 mod peer;
+#[path = "../pubsub/resp.rs"]
+mod resp;
 mod room;
 
 #[path = "../common/memory.rs"]
@@ -63,6 +74,7 @@ use websock::proto::handshake::server::{Accept, Request};
 use websock::proto::handshake::Response;
 use websock::{Config, Outcome};
 
+use crate::cluster::Membership;
 use crate::room::Rooms;
 
 const PAGE: &str = include_str!("page.html");
@@ -157,7 +169,7 @@ fn route(req: &Request, room: &mut Option<String>) -> Result<Accept, Response> {
     Ok(Accept::new())
 }
 
-async fn serve(tcp: tokio::net::TcpStream, addr: SocketAddr, rooms: Arc<Rooms>) {
+async fn serve(tcp: tokio::net::TcpStream, addr: SocketAddr, rooms: Arc<Membership>) {
     let _ = tcp.set_nodelay(true);
     let mut room = None;
     let accepted =
@@ -175,17 +187,20 @@ async fn serve(tcp: tokio::net::TcpStream, addr: SocketAddr, rooms: Arc<Rooms>) 
 
 fn main() -> std::io::Result<()> {
     memory::release_memory_promptly();
+    let usage = "usage: signaling [--addr HOST:PORT] [--redis redis://HOST:PORT]   (default 127.0.0.1:9010)";
     let mut addr = "127.0.0.1:9010".to_string();
+    let mut redis = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--addr", Some(value)) => addr = value,
+            ("--redis", Some(value)) => redis = Some(value),
             ("-h" | "--help", _) => {
-                println!("usage: signaling [--addr HOST:PORT]   (default 127.0.0.1:9010)");
+                println!("{usage}");
                 return Ok(());
             }
             _ => {
-                eprintln!("bad arguments; usage: signaling [--addr HOST:PORT]");
+                eprintln!("bad arguments; {usage}");
                 std::process::exit(2);
             }
         }
@@ -197,6 +212,13 @@ fn main() -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(&addr).await?;
         println!("listening on http://{}", listener.local_addr()?);
         let rooms = Arc::new(Rooms::new(LIMITS.room_size));
+        let rooms = Arc::new(match &redis {
+            None => Membership::local(rooms),
+            Some(url) => Membership::redis(rooms, url).unwrap_or_else(|e| {
+                eprintln!("{e}");
+                std::process::exit(2)
+            }),
+        });
         loop {
             match listener.accept().await {
                 Ok((tcp, peer)) => {

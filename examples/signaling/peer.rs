@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 use websock::tokio::{Reader as WsReader, Writer as WsWriter};
 use websock::{CloseCode, CloseFrame, Message, Utf8Bytes};
 
-use crate::room::{Outbox, PeerId, Rooms, ServerMsg};
+use crate::cluster::{JoinError, Membership};
+use crate::room::{Outbox, PeerId, ServerMsg};
 use crate::Limits;
 
 /// Why the read loop ended, and so how the connection ends.
@@ -72,7 +73,7 @@ pub async fn run(
     ws: websock::tokio::WebSocketStream<TcpStream>,
     addr: SocketAddr,
     room: String,
-    rooms: Arc<Rooms>,
+    rooms: Arc<Membership>,
     limits: Limits,
 ) {
     let id = PeerId::next();
@@ -83,10 +84,17 @@ pub async fn run(
     let mut writer = tokio::spawn(write_loop(sink, queue, close_rx));
 
     let mut relayed = 0u64;
-    let end = match rooms.join(&room, id, outbox.clone()) {
-        Err(_) => {
+    let end = match rooms.join(&room, id, outbox.clone()).await {
+        Err(JoinError::Full) => {
             eprintln!("{id} {addr} refused: room {room:?} is full");
             End::close(CloseCode::POLICY_VIOLATION, "room is full")
+        }
+        Err(JoinError::Unavailable) => {
+            eprintln!("{id} {addr} refused: the shared rooms are unavailable (Redis)");
+            End::close(
+                CloseCode::TRY_AGAIN_LATER,
+                "rooms unavailable, try again later",
+            )
         }
         Ok(()) => {
             eprintln!("{id} {addr} joined room {room:?}");
@@ -139,7 +147,7 @@ pub async fn run(
 struct Reader<'a> {
     id: PeerId,
     room: &'a str,
-    rooms: &'a Rooms,
+    rooms: &'a Membership,
     outbox: &'a Outbox,
     bucket: TokenBucket,
     relayed: &'a mut u64,

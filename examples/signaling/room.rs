@@ -19,11 +19,18 @@ use websock::Utf8Bytes;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PeerId(u64);
 
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
 impl PeerId {
     /// A fresh id.
     pub fn next() -> PeerId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
         PeerId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Makes this process's ids start at `base`: nodes sharing rooms through Redis each take a
+    /// random base, so their ids do not collide.
+    pub fn start_at(base: u64) {
+        NEXT.store(base.max(1), Ordering::Relaxed);
     }
 
     /// Parses the wire form (`"p7"`).
@@ -122,10 +129,12 @@ pub struct RoomFull;
 #[derive(Debug)]
 pub struct NoSuchPeer;
 
-/// All rooms. A room exists while it has peers.
+/// All rooms. A room exists while it has peers. A member has an outbox when it is connected to
+/// this server; the members of other servers sharing the room (through Redis) have none, and
+/// messages for them are the other servers' to deliver.
 pub struct Rooms {
     max_peers: usize,
-    rooms: Mutex<HashMap<String, BTreeMap<PeerId, Outbox>>>,
+    rooms: Mutex<HashMap<String, BTreeMap<PeerId, Option<Outbox>>>>,
 }
 
 impl Rooms {
@@ -137,29 +146,60 @@ impl Rooms {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, BTreeMap<PeerId, Outbox>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, BTreeMap<PeerId, Option<Outbox>>>> {
         // A panic elsewhere while holding the lock leaves the map consistent (every operation
         // is a few inserts and removes), so carry on rather than take the server down.
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds `id` to `room`: queues `welcome` (with the peers already there) to it and `join`
-    /// to the others.
-    pub fn join(&self, room: &str, id: PeerId, outbox: Outbox) -> Result<(), RoomFull> {
+    /// Adds `id` to `room`: queues `welcome` (with the peers already there) to it, if it is
+    /// ours, and `join` to the others. A member already there is left as it is.
+    pub fn join(&self, room: &str, id: PeerId, outbox: Option<Outbox>) -> Result<(), RoomFull> {
         let mut rooms = self.lock();
         let members = rooms.entry(room.to_string()).or_default();
+        if members.contains_key(&id) {
+            return Ok(());
+        }
         if members.len() >= self.max_peers {
             // Not empty (max_peers > 0), so no empty room is left behind.
             return Err(RoomFull);
         }
         let peers = members.keys().copied().collect();
-        outbox.push(ServerMsg::Welcome { id, room, peers }.encode());
+        if let Some(outbox) = &outbox {
+            outbox.push(ServerMsg::Welcome { id, room, peers }.encode());
+        }
         let join = ServerMsg::Join { id }.encode();
-        for other in members.values() {
+        for other in members.values().flatten() {
             other.push(join.clone());
         }
         members.insert(id, outbox);
         Ok(())
+    }
+
+    /// Whether `id` is a member of `room`.
+    pub fn contains(&self, room: &str, id: PeerId) -> bool {
+        self.lock().get(room).is_some_and(|m| m.contains_key(&id))
+    }
+
+    /// Stops delivering to `id` (it is going), ahead of its leave being applied.
+    pub fn detach(&self, room: &str, id: PeerId) {
+        if let Some(member) = self.lock().get_mut(room).and_then(|m| m.get_mut(&id)) {
+            *member = None;
+        }
+    }
+
+    /// This server's own connected members, room by room.
+    pub fn local_members(&self) -> Vec<(String, PeerId)> {
+        let rooms = self.lock();
+        let mut out = Vec::new();
+        for (room, members) in rooms.iter() {
+            for (id, outbox) in members {
+                if outbox.is_some() {
+                    out.push((room.clone(), *id));
+                }
+            }
+        }
+        out
     }
 
     /// Removes `id` from `room` and tells the others. Does nothing if it is not there.
@@ -176,13 +216,13 @@ impl Rooms {
             return;
         }
         let leave = ServerMsg::Leave { id }.encode();
-        for other in members.values() {
+        for other in members.values().flatten() {
             other.push(leave.clone());
         }
     }
 
-    /// Queues `msg` to peer `to` of `room`, or to every peer but `from` when `to` is `None`.
-    /// Returns how many peers it was queued to.
+    /// Queues `msg` to peer `to` of `room`, or to every peer but `from` when `to` is `None`:
+    /// to those of them that are ours. Returns how many peers it was queued to.
     pub fn relay(
         &self,
         room: &str,
@@ -196,15 +236,20 @@ impl Rooms {
         };
         match to {
             Some(to) if to == from => Err(NoSuchPeer),
-            Some(to) => {
-                members.get(&to).ok_or(NoSuchPeer)?.push(msg);
-                Ok(1)
-            }
+            Some(to) => match members.get(&to).ok_or(NoSuchPeer)? {
+                Some(outbox) => {
+                    outbox.push(msg);
+                    Ok(1)
+                }
+                None => Ok(0),
+            },
             None => {
                 let mut n = 0;
                 for (_, other) in members.iter().filter(|(id, _)| **id != from) {
-                    other.push(msg.clone());
-                    n += 1;
+                    if let Some(other) = other {
+                        other.push(msg.clone());
+                        n += 1;
+                    }
                 }
                 Ok(n)
             }

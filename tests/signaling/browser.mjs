@@ -2,7 +2,8 @@
 // channel between them; checks that a message goes each way, and that closing one page is seen
 // by the other as a "leave". Used by tests/signaling/run.sh.
 //
-//   node browser.mjs --url http://127.0.0.1:PORT/ [--room NAME] [--chromium /usr/bin/chromium]
+//   node browser.mjs --url http://127.0.0.1:PORT/ [--url2 http://127.0.0.1:PORT2/] [--room NAME]
+//                    [--chromium /usr/bin/chromium]
 //                    [--chromium-arg ARG]... [--screenshot FILE] [--timeout SECONDS]
 //                    [--expect-route REGEX]
 //
@@ -20,6 +21,8 @@ const { chromium } = createRequire(join(interopNode, 'package.json'))('playwrigh
 const { values: args } = parseArgs({
   options: {
     url: { type: 'string' },
+    // The second page's server, when the two share rooms through Redis (default: --url).
+    url2: { type: 'string' },
     room: { type: 'string', default: `e2e-${process.pid}` },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
     'chromium-arg': { type: 'string', multiple: true, default: [] },
@@ -43,7 +46,9 @@ function check(name, passed, detail) {
   return passed;
 }
 const state = (page) => page.evaluate(() => window.signalingTest);
-const pageUrl = `${args.url.replace(/\/?$/, '/')}?room=${encodeURIComponent(args.room)}&auto=1`;
+const roomUrl = (base) => `${base.replace(/\/?$/, '/')}?room=${encodeURIComponent(args.room)}&auto=1`;
+const pageUrl = roomUrl(args.url);
+const pageUrl2 = roomUrl(args.url2 ?? args.url);
 
 let browser;
 try {
@@ -75,7 +80,7 @@ try {
   await a.goto(pageUrl, { timeout: left() });
   await a.waitForFunction(() => window.signalingTest?.id, null, { timeout: left() });
   const bStarted = Date.now();
-  await b.goto(pageUrl, { timeout: left() });
+  await b.goto(pageUrl2, { timeout: left() });
   const bothOpen = () => Promise.all(pages.map((p) => p.waitForFunction(
     () => window.signalingTest.channelOpen && window.signalingTest.received.length > 0,
     null, { timeout: left(), polling: 20 })));

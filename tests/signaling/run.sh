@@ -31,6 +31,50 @@ PHASE_LIMIT=${SIGNALING_TIMEOUT:-100} # seconds for the server, protocol and bro
 
 say() { echo "signaling: $*" >&2; }
 
+# Two signaling servers sharing rooms through one Redis (--redis), each page on its own server:
+# the same browser checks, prefixed "two nodes:".
+two_nodes() {
+    local rport nodes=() ports=() n logn line i rc=0
+    rport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
+        >"$SIG_OUT/redis.log" 2>&1 &
+    PIDS+=("$!")
+    for n in a b; do
+        logn="$SIG_OUT/server-$n.log"
+        "$EXAMPLES/signaling" --addr 127.0.0.1:0 --redis "redis://127.0.0.1:$rport" >"$logn" 2>&1 &
+        PIDS+=("$!")
+        nodes+=("$logn")
+    done
+    for logn in "${nodes[@]}"; do
+        line=""
+        for ((i = 0; i < 100; i++)); do
+            grep -q 'synced\|going on' "$logn" 2>/dev/null &&
+                line=$(grep -m1 -o 'listening on http://[0-9.]*:[0-9]*' "$logn" || true)
+            [[ -n $line ]] && break
+            sleep 0.1
+        done
+        if [[ -z $line ]]; then
+            echo "FAIL two nodes: server start (listening and synced with Redis); see ${logn#"$ROOT"/}"
+            show_tail "$logn"
+            return
+        fi
+        ports+=("${line##*:}")
+    done
+    local route=()
+    ((in_netns)) && route=(--expect-route '^(127\.0\.0\.1|\[?::1\]?):')
+    timeout --kill-after=5 75 node "$SIG_DIR/browser.mjs" --url "http://127.0.0.1:${ports[0]}/" \
+        --url2 "http://127.0.0.1:${ports[1]}/" --room "two-nodes-$$" --chromium "$CHROMIUM" \
+        --grant-media "${CHROMIUM_ARGS[@]}" "${route[@]}" --timeout 60 \
+        --screenshot "$SIG_OUT/page-two-nodes.png" 2>"$SIG_OUT/browser-two-nodes.log" |
+        sed -E 's/^(PASS|FAIL|TIME) /\1 two nodes: /' || rc=$?
+    ((rc == 124)) && echo "FAIL two nodes: browser checks timed out after 75 s"
+    if grep -q 'joined room' "${nodes[0]}" && grep -q 'joined room' "${nodes[1]}"; then
+        echo "PASS two nodes: one page on each server"
+    else
+        echo "FAIL two nodes: one page on each server (see ${SIG_OUT#"$ROOT"/}/server-[ab].log)"
+    fi
+}
+
 # The checks against a running server; runs inside the namespace when there is one.
 # Prints PASS/FAIL/TIME lines.
 phase() {
@@ -64,6 +108,7 @@ phase() {
         --grant-media "${CHROMIUM_ARGS[@]}" "${route[@]}" --timeout 60 \
         --screenshot "$SIG_OUT/page.png" 2>"$SIG_OUT/browser.log" || rc=$?
     ((rc == 124)) && echo "FAIL browser checks: timed out after 75 s"
+    two_nodes
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
         echo "FAIL server alive after the checks: it exited; see ${logf#"$ROOT"/}"
     elif grep -q 'panicked' "$logf"; then
@@ -82,6 +127,11 @@ START=$(date +%s)
 trap 'say "wall time $(( $(date +%s) - START )) s"' EXIT
 install_chromium
 install_node
+if ! command -v redis-server >/dev/null; then
+    say "installing redis-server (apt)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null 2>&1 ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+fi
 say "building the example"
 (cd "$ROOT" && nice -n 10 cargo build --release --quiet --example signaling >&2)
 
