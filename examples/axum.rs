@@ -1,57 +1,38 @@
-//! An axum app whose `/ws` route accepts WebSocket upgrades with websock (not axum's own `ws`
-//! feature) and echoes every text and binary message.
+//! An axum app whose `/ws` route accepts WebSockets with websock's extractor
+//! (`websock::axum::WebSocketUpgrade`, not axum's own `ws` feature) and echoes every text and
+//! binary message, over HTTP/1.1 and over HTTP/2 (RFC 8441) alike.
 //!
 //! ```text
-//! cargo run --example axum --features hyper -- [--addr 127.0.0.1:9020]
+//! cargo run --example axum --features axum -- [--addr 127.0.0.1:9020]
 //! ```
 //!
-//! The handler takes the raw request (axum's `Request` is an `http::Request` that carries hyper's
-//! upgrade), lets [`websock::hyper::upgrade`] judge it with the core's rules, returns the `101`
-//! (or the refusal: `426` for a wrong version or a plain GET, `400` for a bad key...) and runs
-//! the WebSocket in a task once hyper hands the connection over.
+//! `axum::serve` speaks HTTP/1.1 and, with axum's `http2` feature, h2c with the extended
+//! CONNECT protocol enabled; the route uses `any` because an HTTP/2 WebSocket is a CONNECT.
+//! A request that is no WebSocket handshake gets `426`, a broken one the status its rule calls
+//! for (`400` for a bad key, `405` for a POST).
 
 use std::net::SocketAddr;
 
-use axum::body::Body;
-use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
-use websock::hyper::{upgrade, Upgrade};
-use websock::proto::handshake::server::Accept;
-use websock::{Config, Error};
+use websock::axum::WebSocketUpgrade;
 
-/// The app: one route, `/ws`, for every method (the core answers anything but GET with 405).
+/// The app: one route, `/ws`, for every method (GET for HTTP/1.1, CONNECT for HTTP/2).
 pub fn app() -> Router {
     Router::new().route("/ws", any(ws))
 }
 
-async fn ws(mut req: Request) -> Response {
-    match upgrade(&mut req, Config::default(), |_| Ok(Accept::new())) {
-        Ok((response, upgrade)) => {
-            tokio::spawn(async move {
-                if let Err(e) = echo(upgrade).await {
-                    eprintln!("connection ended: {e}");
-                }
-            });
-            response.map(Body::new)
+async fn ws(ws: WebSocketUpgrade) -> Response {
+    let version = ws.http_version();
+    ws.protocols(["echo"]).on_upgrade(move |mut ws| async move {
+        eprintln!("WebSocket over {version:?}");
+        while let Some(Ok(msg)) = ws.recv().await {
+            if msg.is_data() && ws.send(msg).await.is_err() {
+                break;
+            }
         }
-        Err(refused) => {
-            eprintln!("{refused}");
-            refused.into_response().map(Body::new)
-        }
-    }
-}
-
-async fn echo(upgrade: Upgrade) -> Result<(), Error> {
-    let mut ws = upgrade.await?;
-    while let Some(msg) = ws.recv().await {
-        let msg = msg?;
-        if msg.is_data() {
-            ws.send(msg).await?;
-        }
-    }
-    Ok(())
+    })
 }
 
 #[tokio::main]

@@ -136,6 +136,9 @@ pub mod tokio;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 
+#[cfg(feature = "axum")]
+pub mod axum;
+
 pub use proto::close::{CloseCode, CloseFrame};
 pub use proto::config::Config;
 pub use proto::connection::{

@@ -1,7 +1,7 @@
 //! `websock::hyper` behind real servers on loopback: the axum example app (compiled in from
 //! `examples/axum.rs`) and a plain hyper 1 server, reached by websock's tokio and blocking
 //! clients, and by raw HTTP for the requests the core refuses.
-#![cfg(all(feature = "hyper", feature = "sync"))]
+#![cfg(all(feature = "axum", feature = "sync"))]
 
 #[path = "../examples/axum.rs"]
 #[allow(dead_code)]
@@ -177,6 +177,39 @@ async fn tokio_client_through_axum() {
         Message::Close(Some(CloseFrame::new(4000, "bye")))
     );
     assert!(ws.recv().await.is_none());
+}
+
+/// The same app over HTTP/2 (h2c, `axum::serve`'s own): the extractor takes the extended
+/// CONNECT, picks the subprotocol the client offered, and the WebSocket echoes.
+#[tokio::test]
+async fn h2_client_through_axum() {
+    let addr = axum_server();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let h2 = websock::hyper::H2Connection::handshake(tcp).await.unwrap();
+    let request = ClientRequest::new(&format!("ws://{addr}/ws"))
+        .unwrap()
+        .protocol("other")
+        .protocol("echo");
+    let mut ws = h2.websocket(request, config()).await.unwrap();
+    assert_eq!(ws.connection().protocol(), Some("echo"));
+    for msg in [
+        Message::text("over h2"),
+        Message::binary(vec![9u8; 100_000]),
+    ] {
+        ws.send(msg.clone()).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), msg);
+    }
+    ws.close(Some(CloseFrame::new(4000, "bye"))).await.unwrap();
+    assert_eq!(
+        ws.recv().await.unwrap().unwrap(),
+        Message::Close(Some(CloseFrame::new(4000, "bye")))
+    );
+    // A second WebSocket on the same HTTP/2 connection, without a subprotocol.
+    let request = ClientRequest::new(&format!("ws://{addr}/ws")).unwrap();
+    let mut ws = h2.websocket(request, config()).await.unwrap();
+    assert_eq!(ws.connection().protocol(), None);
+    ws.send(Message::text("again")).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("again"));
 }
 
 /// The blocking client against the axum example, the close handshake started by the client.

@@ -184,6 +184,15 @@ struct RefusedInner {
 }
 
 impl Refused {
+    /// A 500 for a state that should not happen, with why.
+    #[cfg(feature = "axum")]
+    pub(crate) fn internal(why: &'static str) -> Refused {
+        Refused::new(
+            &Response::reject(500, "internal error\n"),
+            io::Error::other(why).into(),
+        )
+    }
+
     fn new(response: &Response, error: Error) -> Refused {
         // The core's responses always convert; a caller's refusal with a header that cannot be
         // sent becomes a bare 500.
