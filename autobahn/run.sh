@@ -72,7 +72,7 @@ done
 WSTEST="$(bash autobahn/install.sh | tail -n 1)"
 log "wstest: $WSTEST"
 
-cargo build --release --features hyper,rustls --example echo-server --example autobahn-client
+cargo build --release --features hyper,rustls,tracing --example echo-server --example autobahn-client
 EXAMPLES="${CARGO_TARGET_DIR:-target}/release/examples"
 
 rm -rf "$REPORTS"

@@ -26,7 +26,7 @@ mkdir -p "$OUT"
 command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
 build
 echo "bench-echo: building the echo server (release)..." >&2
-(cd "$here/.." && cargo build --release --quiet --features hyper,rustls --example echo-server)
+(cd "$here/.." && cargo build --release --quiet --features hyper,rustls,tracing --example echo-server)
 SERVER="$here/../target/release/examples/echo-server"
 raise_nofile 4096
 

@@ -1,7 +1,7 @@
 //! An echo server: every text and binary message comes back as the same type.
 //!
 //! ```text
-//! cargo run --release --example echo-server --features hyper,rustls -- [--addr 127.0.0.1:9001]
+//! cargo run --release --example echo-server --features hyper,rustls,tracing -- [--addr 127.0.0.1:9001]
 //!     [--sync] [--no-deflate] [--tls-cert cert.pem --tls-key key.pem | --tls-self-signed]
 //! ```
 //!
@@ -11,7 +11,8 @@
 //! on, so its WebSockets arrive as RFC 8441 streams. With `--tls-cert`/`--tls-key` (PEM) or
 //! `--tls-self-signed` (a certificate for localhost made at start), it serves TLS instead,
 //! with ALPN `h2` and `http/1.1`: `https://` for the page and `wss://`. Each WebSocket's log
-//! line says what it arrived on: `http/1.1`, `http/1.1+tls` or `h2`.
+//! line says what it arrived on: `http/1.1`, `http/1.1+tls` or `h2`. Each connection is also a
+//! `tracing` span (`RUST_LOG=websock=debug` shows its handshake, opening and close).
 //! permessage-deflate is accepted when a client offers it, unless `--no-deflate`.
 //! A plain `GET /` (no Upgrade header) gets a small page that talks back over WebSocket.
 //! The library's default limits and timers, which are meant for servers facing the internet:
@@ -114,6 +115,7 @@ where
             Outcome::WebSocket(ws) => ws,
             Outcome::Responded(status) => return Ok(Some(status)),
         };
+        ws.span().record("peer", peer.to_string());
         log_open(id, peer, over, &path);
         echo(&mut ws, &mut count).await.map(|()| None)
     }
@@ -273,8 +275,21 @@ fn serve_sync(tcp: std::net::TcpStream, peer: SocketAddr) {
 const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--sync] [--no-deflate] \
     [--tls-cert FILE --tls-key FILE | --tls-self-signed]";
 
+/// Logs through `tracing` to standard error: `RUST_LOG` as the filter (`warn` when unset;
+/// `RUST_LOG=websock=debug` for every connection's life, `trace` for every message).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 fn main() -> std::io::Result<()> {
     memory::release_memory_promptly();
+    init_tracing();
     let mut addr = "127.0.0.1:9001".to_string();
     let mut sync = false;
     let (mut cert, mut key, mut self_signed) = (None, None, false);

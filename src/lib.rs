@@ -154,6 +154,8 @@ mod connect;
 #[cfg(any(feature = "sync", feature = "tokio"))]
 mod error;
 #[cfg(any(feature = "sync", feature = "tokio"))]
+mod trace;
+#[cfg(any(feature = "sync", feature = "tokio"))]
 pub use connect::{Connect, Outcome};
 #[cfg(any(feature = "sync", feature = "tokio"))]
 pub use error::Error;

@@ -31,6 +31,7 @@ use crate::proto::handshake::client::ClientRequest;
 use crate::proto::handshake::server::{Accept, Request};
 use crate::proto::handshake::Response;
 use crate::proxy::open_tunnel;
+use crate::trace::Trace;
 use crate::{CloseFrame, Config, Connection, Event, Message, PreparedMessage};
 
 mod split;
@@ -45,6 +46,7 @@ pub struct WebSocket<S> {
     stream: S,
     conn: Connection,
     armed: Option<Option<Instant>>,
+    trace: Trace,
 }
 
 impl<S: Stream> WebSocket<S> {
@@ -55,6 +57,7 @@ impl<S: Stream> WebSocket<S> {
         let _ = stream.set_write_timeout(stream::os_write_timeout(conn.config().write_timeout));
         WebSocket {
             stream,
+            trace: Trace::new(&conn),
             conn,
             armed: None,
         }
@@ -73,11 +76,13 @@ impl<S: Stream> WebSocket<S> {
     /// The next event of the connection, handshake events included (use this in streaming
     /// mode). This is the adapter's one loop: time, events, writes, then a read.
     pub fn recv_event(&mut self) -> Result<Event, Error> {
+        self.trace.observe(&self.conn);
         loop {
             self.conn.handle_timeout(Instant::now());
             let event = self.conn.poll_event();
             self.flush()?;
             if let Some(ev) = event {
+                self.trace.on_event(&self.conn, &ev);
                 return Ok(ev);
             }
             if self.conn.is_terminated() {
@@ -100,6 +105,14 @@ impl<S: Stream> WebSocket<S> {
                 return Ok(outcome(self, status));
             }
         }
+    }
+
+    /// The connection's `tracing` span: record the peer's address on it
+    /// (`ws.span().record("peer", addr.to_string())`), or enter it for events of your own.
+    #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+    pub fn span(&self) -> &tracing::Span {
+        self.trace.span()
     }
 
     /// Sends a message and flushes.

@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::stream::{arm, feed, read_some, write_chunks};
 use super::{Stream, TryClone, WebSocket};
 use crate::error::event_to_item;
+use crate::trace::Trace;
 use crate::{CloseFrame, Connection, Error, Event, Message, Transmit, TransportVerdict};
 
 struct Shared<S> {
@@ -74,6 +75,7 @@ impl<S: Stream + TryClone> WebSocket<S> {
             shared: shared.clone(),
             scratch: Vec::new(),
             armed: None,
+            trace: self.trace,
         };
         Ok((reader, Writer { shared }))
     }
@@ -85,6 +87,7 @@ pub struct Reader<S> {
     shared: Arc<Shared<S>>,
     scratch: Vec<u8>,
     armed: Option<Option<Instant>>,
+    trace: Trace,
 }
 
 impl<S: Stream> Reader<S> {
@@ -102,8 +105,12 @@ impl<S: Stream> Reader<S> {
         loop {
             let (event, terminated, deadline, size) = {
                 let mut conn = lock(&self.shared.conn);
+                self.trace.observe(&conn);
                 conn.handle_timeout(Instant::now());
                 let ev = conn.poll_event();
+                if let Some(ev) = &ev {
+                    self.trace.on_event(&conn, ev);
+                }
                 (
                     ev,
                     conn.is_terminated(),

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::error::{event_to_item, Error};
+use crate::trace::Trace;
 use crate::{
     CloseCode, CloseFrame, Connection, ConnectionError, Event, Message, Transmit, TransportVerdict,
 };
@@ -24,6 +25,7 @@ thread_local! {
 pub(crate) struct Driver<S> {
     pub(crate) io: S,
     pub(crate) conn: Connection,
+    pub(crate) trace: Trace,
     sleep: Option<Pin<Box<Sleep>>>,
     shutdown_pending: bool,
 }
@@ -32,6 +34,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     pub(crate) fn new(io: S, conn: Connection) -> Self {
         Driver {
             io,
+            trace: Trace::new(&conn),
             conn,
             sleep: None,
             shutdown_pending: false,
@@ -124,6 +127,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         // One clock read per poll, and again only after a timer fired.
         let mut now = Instant::now();
         let mut read = 0usize;
+        self.trace.observe(&self.conn);
         loop {
             self.conn.handle_timeout(now);
             let event = self.conn.poll_event_bounded();
@@ -132,6 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 return Poll::Ready(Some(Err(e)));
             }
             if let Some(ev) = event {
+                self.trace.on_event(&self.conn, &ev);
                 return Poll::Ready(Some(Ok(ev)));
             }
             if self.conn.is_terminated() {

@@ -112,6 +112,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         self.flush().await
     }
 
+    /// The connection's `tracing` span: record the peer's address on it
+    /// (`ws.span().record("peer", addr.to_string())`), or enter it for events of your own.
+    #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+    pub fn span(&self) -> &tracing::Span {
+        self.driver.trace.span()
+    }
+
     /// The sans-IO connection (state, negotiated terms, limits).
     pub fn connection(&self) -> &Connection {
         &self.driver.conn

@@ -165,6 +165,6 @@ install_python() {
 
 build_examples() {
     log "building the release examples"
-    (cd "$ROOT" && nice -n 10 cargo build --release --quiet --features hyper,rustls \
+    (cd "$ROOT" && nice -n 10 cargo build --release --quiet --features hyper,rustls,tracing \
         --example echo-server --example interop-client >&2)
 }
