@@ -140,3 +140,4 @@ END {
         print ""
     }
 }' "$raw" | tee "$OUT/table.md"
+publish costs "$OUT/table.md"

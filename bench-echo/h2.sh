@@ -110,3 +110,4 @@ done
             }
         }' "$costs" "$raw"
 } | tee "$OUT/table.md"
+publish h2 "$OUT/table.md"

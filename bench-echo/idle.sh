@@ -73,3 +73,4 @@ done
     echo "|---|---:|---:|---:|"
     awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s |\n", $1, $3, $4, $6 }' "$raw"
 } | tee "$OUT/table.md"
+publish idle "$OUT/table.md"

@@ -158,3 +158,26 @@ table() {
         print "msgs/s, median of the repeats; (!) = a run of that cell had connection errors."
     }' "$raw"
 }
+
+# publish NAME FILE: puts FILE (a script's table.md) into BENCHMARKS.md at the repository's
+# root, between the lines `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`, with the date and
+# machine it was measured on. PUBLISH=0 leaves BENCHMARKS.md alone.
+publish() {
+    local name=$1 file=$2 doc="$BENCH_DIR/../BENCHMARKS.md"
+    [ "${PUBLISH:-1}" = 0 ] && return 0
+    python3 - "$doc" "$name" "$file" "$(date -u +%Y-%m-%d) on $(nproc) cores, $(uname -m)" <<'PY'
+import sys
+doc, name, table, when = sys.argv[1:]
+text = open(doc).read()
+start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+body = open(table).read().strip()
+block = f"{start}\n_Regenerated {when}._\n\n{body}\n{end}"
+if start in text and end in text:
+    i, j = text.index(start), text.index(end) + len(end)
+    text = text[:i] + block + text[j:]
+else:
+    text = text.rstrip() + "\n\n" + block + "\n"
+open(doc, "w").write(text)
+PY
+    echo "bench-echo: BENCHMARKS.md section $name updated" >&2
+}

@@ -82,3 +82,4 @@ for case in $cases; do
 done
 
 table "$raw" "${servers[@]}" | tee "$OUT/table.md"
+publish throughput "$OUT/table.md"

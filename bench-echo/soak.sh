@@ -73,4 +73,5 @@ load_ok=$([ "$status" = 0 ] && echo 1 || echo 0)
     echo "| server VmRSS (KiB), within 10% | $rss0 | $rss1 | $(verdict "$rss_ok") |"
     echo "| server open fds, back to baseline | $fd0 | $fd1 | $(verdict "$fd_ok") |"
 } | tee "$OUT/table.md"
+publish soak "$OUT/table.md"
 [ "$rss_ok$fd_ok$load_ok" = 111 ]
