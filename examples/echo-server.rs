@@ -160,11 +160,19 @@ where
             async move { Ok::<_, std::convert::Infallible>(answer) }
         });
     let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    h2.enable_connect_protocol();
+    // Pings find a peer that went away; hyper's own limits bound streams and headers.
+    h2.enable_connect_protocol()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(std::time::Duration::from_secs(20))
+        .keep_alive_timeout(std::time::Duration::from_secs(20));
     if let Err(e) = h2.serve_connection(TokioIo::new(io), service).await {
         eprintln!("h2 {peer}: connection ended: {e}");
     }
 }
+
+/// How long a client may take over the TLS handshake, or over the HTTP/2 preface (the
+/// WebSocket handshake has the library's own `Config::handshake_timeout`).
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The HTTP/2 connection preface a client with prior knowledge starts with (RFC 9113 3.4).
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -173,7 +181,8 @@ const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// at the first byte that differs, so an HTTP/1.1 request is told apart at once.
 async fn starts_h2(tcp: &tokio::net::TcpStream) -> bool {
     let mut buf = [0u8; PREFACE.len()];
-    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let mut pause = std::time::Duration::from_millis(1);
     loop {
         let n = match tcp.peek(&mut buf).await {
             Ok(0) | Err(_) => return false,
@@ -188,8 +197,10 @@ async fn starts_h2(tcp: &tokio::net::TcpStream) -> bool {
         if Instant::now() > deadline {
             return false;
         }
-        // Part of the preface so far: wait for the rest (peek does not wait for more).
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        // Part of the preface so far: wait for the rest (peek does not wait for more), backing
+        // off so that a client that stalls mid-preface costs a few wake-ups, not a busy loop.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(250));
     }
 }
 
@@ -199,9 +210,12 @@ async fn serve_tokio(tcp: tokio::net::TcpStream, peer: SocketAddr, tls: Option<T
         None if starts_h2(&tcp).await => serve_h2(tcp, peer).await,
         None => serve_http1(tcp, peer, "http/1.1").await,
         Some(acceptor) => {
-            let stream = match acceptor.accept(tcp).await {
-                Ok(stream) => stream,
-                Err(e) => return eprintln!("tls {peer}: handshake failed: {e}"),
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return eprintln!("tls {peer}: handshake failed: {e}"),
+                Err(_) => {
+                    return eprintln!("tls {peer}: no TLS handshake within {HANDSHAKE_TIMEOUT:?}")
+                }
             };
             if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
                 serve_h2(stream, peer).await;
