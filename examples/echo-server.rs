@@ -5,7 +5,9 @@
 //!     [--sync] [--no-deflate] [--tls-cert cert.pem --tls-key key.pem | --tls-self-signed]
 //! ```
 //!
-//! The tokio adapter by default; `--sync` uses the blocking one with a thread per connection.
+//! The tokio adapter by default, on a multi-thread runtime with one worker per CPU
+//! (`--threads N` for another count); `--sync` uses the blocking one with a thread per
+//! connection.
 //! The tokio server speaks HTTP/1.1 and HTTP/2 on the same port: a client that opens with the
 //! HTTP/2 preface (h2c, prior knowledge) is served by hyper with the extended CONNECT protocol
 //! on, so its WebSockets arrive as RFC 8441 streams. With `--tls-cert`/`--tls-key` (PEM) or
@@ -287,7 +289,7 @@ fn serve_sync(tcp: std::net::TcpStream, peer: SocketAddr) {
 }
 
 const USAGE: &str = "usage: echo-server [--addr HOST:PORT] [--sync] [--no-deflate] \
-    [--tls-cert FILE --tls-key FILE | --tls-self-signed]";
+    [--tls-cert FILE --tls-key FILE | --tls-self-signed] [--threads N]";
 
 /// Logs through `tracing` to standard error: `RUST_LOG` as the filter (`warn` when unset;
 /// `RUST_LOG=websock=debug` for every connection's life, `trace` for every message).
@@ -307,6 +309,7 @@ fn main() -> std::io::Result<()> {
     let mut addr = "127.0.0.1:9001".to_string();
     let mut sync = false;
     let (mut cert, mut key, mut self_signed) = (None, None, false);
+    let mut threads = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -316,6 +319,13 @@ fn main() -> std::io::Result<()> {
             "--tls-cert" => cert = Some(args.next().expect("--tls-cert needs a file")),
             "--tls-key" => key = Some(args.next().expect("--tls-key needs a file")),
             "--tls-self-signed" => self_signed = true,
+            "--threads" => {
+                threads = args.next().and_then(|v| v.parse().ok()).filter(|&n: &usize| n > 0);
+                if threads.is_none() {
+                    eprintln!("--threads needs a number of worker threads, 1 or more");
+                    std::process::exit(2);
+                }
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -346,9 +356,11 @@ fn main() -> std::io::Result<()> {
     } else {
         None
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        rt.worker_threads(n);
+    }
+    let rt = rt.enable_all().build()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(&addr).await?;
         let local = listener.local_addr()?;
