@@ -320,7 +320,10 @@ fn main() -> std::io::Result<()> {
             "--tls-key" => key = Some(args.next().expect("--tls-key needs a file")),
             "--tls-self-signed" => self_signed = true,
             "--threads" => {
-                threads = args.next().and_then(|v| v.parse().ok()).filter(|&n: &usize| n > 0);
+                threads = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n: &usize| n > 0);
                 if threads.is_none() {
                     eprintln!("--threads needs a number of worker threads, 1 or more");
                     std::process::exit(2);
