@@ -10,7 +10,8 @@
 //! want:
 //! * `want NODE TOPIC` / `drop NODE TOPIC`: NODE gained its first or lost its last subscriber.
 //! * `ack NODE FOR TOPIC`: NODE has recorded FOR's `want`.
-//! * `hello NODE`: NODE (re)connected; everyone answers with its `want`s.
+//! * `hello NODE`: NODE (re)connected; everyone answers with its `want`s, then
+//!   `welcome NODE2 NODE` (NODE2 has told NODE all it wants).
 //!
 //! A node publishes a topic's message to Redis only while another node wants the topic, so a
 //! topic with no remote subscribers costs no Redis traffic. A new subscriber's handshake waits
@@ -51,6 +52,8 @@ pub struct Bridge {
 #[derive(Debug, Default)]
 struct Shared {
     connected: AtomicBool,
+    /// Every other node has answered our `hello`: we know which topics they want.
+    synced: AtomicBool,
     /// Topics subscribed on Redis and acknowledged by the other nodes.
     ready: Mutex<HashSet<Arc<str>>>,
     changed: Notify,
@@ -72,6 +75,24 @@ impl Bridge {
         println!("node {node}: Redis at {addr}");
         tokio::spawn(run(addr, node, hub, outgoing, shared.clone()));
         Ok(Bridge { forward, shared })
+    }
+
+    /// Waits until the first connection to Redis is up and every other node has answered our
+    /// `hello`, for at most `wait`: a node starting beside others should know what they want
+    /// before its first client sends. Returns whether it got there.
+    pub async fn wait_connected(&self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        loop {
+            let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.shared.synced.load(Ordering::Acquire) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
+        }
     }
 
     /// Hands a local client's message to the other nodes. Never waits.
@@ -140,6 +161,7 @@ async fn run(
             Err(e) => eprintln!("redis: cannot connect to {addr} ({e}); retrying"),
         }
         shared.connected.store(false, Ordering::Release);
+        shared.synced.store(false, Ordering::Release);
         shared.ready.lock().unwrap().clear();
         shared.changed.notify_waiters();
         // Messages from local clients while Redis is away reach local subscribers only.
@@ -161,6 +183,8 @@ async fn run(
 enum Sent {
     Hello,
     Other,
+    /// Our `hello`: the reply counts the nodes that will answer it (and us).
+    Announce,
     /// Our `want` for this topic: the reply counts the nodes that will acknowledge it.
     Want(Arc<str>),
 }
@@ -187,6 +211,9 @@ struct Link {
     /// For each topic, the other nodes that want it.
     remote: HashMap<String, HashSet<String>>,
     waiting: HashMap<Arc<str>, Waiting>,
+    /// `welcome`s still expected for our `hello` (`None` until its reply), and those early.
+    welcomes_missing: Option<usize>,
+    early_welcomes: usize,
 }
 
 impl Link {
@@ -205,6 +232,8 @@ impl Link {
             subscribed: HashSet::new(),
             remote: HashMap::new(),
             waiting: HashMap::new(),
+            welcomes_missing: None,
+            early_welcomes: 0,
         }
     }
 
@@ -230,7 +259,7 @@ impl Link {
     ) -> String {
         self.send(Sent::Hello, &[b"HELLO", b"3"]);
         self.subscription(b"SUBSCRIBE", CONTROL);
-        self.control(Sent::Other, format!("hello {}", self.node));
+        self.control(Sent::Announce, format!("hello {}", self.node));
         self.sync_topics(false);
         loop {
             if !self.out.is_empty() {
@@ -355,6 +384,15 @@ impl Link {
                     self.settle(&topic);
                     Ok(())
                 }
+                Some(Sent::Announce) => {
+                    let others = match reply {
+                        Value::Int(n) => (n.max(1) - 1) as usize,
+                        _ => 0,
+                    };
+                    self.welcomes_missing = Some(others.saturating_sub(self.early_welcomes));
+                    self.check_synced();
+                    Ok(())
+                }
                 Some(Sent::Other) => Ok(()),
                 None => Err(format!("unexpected reply {reply:?}")),
             },
@@ -395,6 +433,14 @@ impl Link {
                 for topic in mine {
                     self.control(Sent::Other, format!("want {} {topic}", self.node));
                 }
+                self.control(Sent::Other, format!("welcome {} {node}", self.node));
+            }
+            ["welcome", _, to] if to == self.node => {
+                match &mut self.welcomes_missing {
+                    Some(n) => *n = n.saturating_sub(1),
+                    None => self.early_welcomes += 1,
+                }
+                self.check_synced();
             }
             ["want", node, topic] if node != self.node => {
                 self.remote
@@ -440,6 +486,12 @@ impl Link {
             _ => return,
         };
         self.hub.publish(topic, &message);
+    }
+
+    fn check_synced(&mut self) {
+        if self.welcomes_missing == Some(0) && !self.shared.synced.swap(true, Ordering::AcqRel) {
+            self.shared.changed.notify_waiters();
+        }
     }
 
     fn settle(&mut self, topic: &str) {

@@ -13,7 +13,9 @@
 //!
 //! With `--redis`, nodes sharing one Redis form one server: each node subscribes to a topic's
 //! Redis channel while it has subscribers to that topic, and forwards its clients' messages
-//! there only while another node wants them (`bridge.rs` has the protocol). A node that loses
+//! there only while another node wants them (`bridge.rs` has the protocol). A node starts
+//! listening once it is connected to Redis and knows what the other nodes want (or after
+//! 2 s without Redis, serving local subscribers until it comes). A node that loses
 //! Redis keeps serving its local subscribers, logs it, retries every 2 s at most, and
 //! resubscribes when Redis is back; messages sent meanwhile reach local subscribers only.
 //!
@@ -253,6 +255,11 @@ fn main() -> std::io::Result<()> {
                 std::process::exit(2);
             }
         };
+        if let Some(bridge) = &bridge {
+            if !bridge.wait_connected(Duration::from_secs(2)).await {
+                eprintln!("redis: not connected yet; serving local subscribers until it is");
+            }
+        }
         let node = Arc::new(Node { hub, bridge });
         let listener = tokio::net::TcpListener::bind(&addr).await?;
         println!("listening on ws://{}/TOPIC", listener.local_addr()?);
