@@ -120,11 +120,18 @@
 //! reading) and the idle timeout (off).
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
+#![cfg_attr(not(feature = "std"), no_std)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+extern crate alloc;
+
+#[cfg(feature = "std")]
+mod std_time;
+
 pub mod proto;
+#[cfg(feature = "std")]
 pub mod proxy;
 
 #[cfg(feature = "sync")]

@@ -834,7 +834,7 @@ fn close_timeout_gives_up_on_a_silent_peer() {
         .close(Some(CloseFrame::new(CloseCode::NORMAL, "")))
         .unwrap();
     let deadline = p.server.poll_timeout().expect("close timer armed");
-    assert_eq!(deadline, p.now + Config::default().close_timeout);
+    assert_eq!(deadline, (p.now + Config::default().close_timeout).into());
     drain(&mut p.server); // the client never answers
     p.tick(Duration::from_secs(4));
     assert_ne!(p.server.state(), State::Terminated);
@@ -876,7 +876,7 @@ fn keepalive_pings_and_idle_timeout() {
     let mut p = Pair::with_config(100, config);
     assert_eq!(
         p.server.poll_timeout(),
-        Some(p.now + Duration::from_secs(10))
+        Some((p.now + Duration::from_secs(10)).into())
     );
     p.tick(Duration::from_secs(10));
     let (out, _) = drain(&mut p.server);
@@ -1011,7 +1011,7 @@ fn non_reading_peer_meets_the_write_timeout() {
     s.handle_timeout(at(25_000));
     s.advance_transmit((1 << 20) + 100);
     s.handle_timeout(at(26_000));
-    assert_eq!(s.poll_timeout(), Some(at(56_000)));
+    assert_eq!(s.poll_timeout(), Some(at(56_000).into()));
     s.handle_timeout(at(55_999));
     assert!(s.last_error().is_none());
     s.handle_timeout(at(56_000));

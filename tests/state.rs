@@ -171,7 +171,10 @@ fn server_handshake_timeout_says_408_and_terminates() {
     let now = Instant::now();
     let config = Config::default().handshake_timeout(Duration::from_secs(3));
     let mut s = Connection::server(config, now);
-    assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(3)));
+    assert_eq!(
+        s.poll_timeout(),
+        Some((now + Duration::from_secs(3)).into())
+    );
     s.receive(b"GET / HTTP/1.1\r\nHost:");
     s.handle_timeout(now + Duration::from_secs(2));
     assert_eq!(events(&mut s), []);
@@ -426,7 +429,7 @@ fn close_before_any_tick_still_times_out() {
     let mut s = open(Role::Server, now);
     s.close(None).unwrap();
     let close_timeout = Config::default().close_timeout;
-    assert_eq!(s.poll_timeout(), Some(now + close_timeout));
+    assert_eq!(s.poll_timeout(), Some((now + close_timeout).into()));
     drain(&mut s);
     s.handle_timeout(now + close_timeout);
     let err = ConnectionError::Timeout(Timeout::Close);
@@ -445,7 +448,7 @@ fn closed_waits_for_eof_until_the_close_timeout() {
     assert_eq!(s.state(), State::Closed);
     assert_eq!(
         s.poll_timeout(),
-        Some(now + Config::default().close_timeout)
+        Some((now + Config::default().close_timeout).into())
     );
     s.handle_timeout(now + Config::default().close_timeout);
     assert_eq!(events(&mut s), [], "the close itself was clean");

@@ -8,7 +8,10 @@
 //! connection holds no buffer memory. It knows nothing of frames.
 #![forbid(unsafe_code)]
 
-use std::collections::VecDeque;
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
+use alloc::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -163,7 +166,7 @@ impl SendQueue {
         self.chunks
             .iter()
             .map(|b| &b[..])
-            .chain(std::iter::once(&self.tail[..]))
+            .chain(core::iter::once(&self.tail[..]))
             .filter(|c| !c.is_empty())
     }
 

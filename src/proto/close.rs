@@ -5,7 +5,7 @@
 //! what, when) belongs to `connection`.
 #![forbid(unsafe_code)]
 
-use std::fmt;
+use core::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 

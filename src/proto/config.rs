@@ -3,14 +3,14 @@
 //! Owns the defaults. Every limit has a safe default and can be changed; nothing here does work.
 #![forbid(unsafe_code)]
 
-use std::time::Duration;
+use core::time::Duration;
 
 use super::handshake::Limits;
 
 /// Settings of one [`Connection`](crate::Connection).
 ///
 /// ```
-/// use std::time::Duration;
+/// use core::time::Duration;
 /// use websock::Config;
 /// let config = Config::default()
 ///     .max_message_size(1 << 20)

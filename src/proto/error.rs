@@ -9,7 +9,10 @@
 //! module of the core: close codes are attached in `close`, HTTP answers in `handshake`.
 #![forbid(unsafe_code)]
 
-use std::fmt;
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
+use core::fmt;
 
 use bytes::Bytes;
 
@@ -127,7 +130,7 @@ impl fmt::Display for ProtocolError {
     }
 }
 
-impl std::error::Error for ProtocolError {}
+impl core::error::Error for ProtocolError {}
 
 /// Our own user asked for something the protocol forbids. Nothing was queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,7 +172,7 @@ impl fmt::Display for ApiMisuse {
     }
 }
 
-impl std::error::Error for ApiMisuse {}
+impl core::error::Error for ApiMisuse {}
 
 /// The opening handshake failed.
 ///
@@ -301,7 +304,7 @@ impl fmt::Display for HandshakeError {
     }
 }
 
-impl std::error::Error for HandshakeError {}
+impl core::error::Error for HandshakeError {}
 
 /// Which of our timers ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,7 +335,7 @@ impl fmt::Display for Timeout {
     }
 }
 
-impl std::error::Error for Timeout {}
+impl core::error::Error for Timeout {}
 
 /// Why a connection ended without a clean close handshake, reported once in its closing event
 /// and kept in `Connection::last_error`.
@@ -362,8 +365,8 @@ impl fmt::Display for ConnectionError {
     }
 }
 
-impl std::error::Error for ConnectionError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl core::error::Error for ConnectionError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             ConnectionError::Protocol(e) => Some(e),
             ConnectionError::Handshake(e) => Some(e),

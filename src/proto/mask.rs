@@ -10,8 +10,12 @@
 //! global generator.
 #![forbid(unsafe_code)]
 
-/// A source of masking keys for a client's frames. The default draws them from a ChaCha
-/// generator seeded once from the operating system; tests inject fixed keys.
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
+/// A source of masking keys for a client's frames. With `std` the default draws them from a
+/// ChaCha generator seeded once from the operating system; without it, give one (for example
+/// [`RngMasks`] over the device's generator). Tests inject fixed keys.
 pub trait MaskSource: Send {
     /// The key for the next frame.
     fn next_mask(&mut self) -> [u8; 4];
@@ -23,22 +27,43 @@ impl<F: FnMut() -> [u8; 4] + Send> MaskSource for F {
     }
 }
 
-struct OsSeededMasks(rand::rngs::StdRng);
+/// Masking keys from any random number generator of `rand`'s: the device's hardware generator,
+/// or a cryptographic one seeded from it. What a client without `std` gives
+/// [`Connection::client_with`](crate::Connection::client_with).
+#[derive(Debug)]
+pub struct RngMasks<R>(pub R);
 
-impl MaskSource for OsSeededMasks {
+impl<R: rand::Rng + Send> MaskSource for RngMasks<R> {
     fn next_mask(&mut self) -> [u8; 4] {
-        rand::Rng::next_u32(&mut self.0).to_ne_bytes()
+        self.0.next_u32().to_ne_bytes()
     }
 }
 
 /// The default source: a generator seeded from the operating system's entropy.
+#[cfg(feature = "std")]
 pub(crate) fn default_mask_source() -> Box<dyn MaskSource> {
     use rand::SeedableRng;
     // The OS entropy source failing at this point leaves no safe way to mask (RFC 6455 10.3
     // requires unpredictable keys); a client cannot proceed without one.
     let rng = rand::rngs::StdRng::try_from_rng(&mut rand::rngs::SysRng)
         .expect("operating system random source unavailable");
-    Box::new(OsSeededMasks(rng))
+    Box::new(RngMasks(rng))
+}
+
+/// Without `std` there is no entropy to seed from: a client connection made by
+/// [`Connection::open`](crate::Connection::open) that was not given a source
+/// ([`Connection::with_mask_source`](crate::Connection::with_mask_source)) masks with keys
+/// from this fixed-seed generator, which the network can predict (RFC 6455 10.3 wants them
+/// unpredictable). Give it a source.
+#[cfg(not(feature = "std"))]
+pub(crate) fn default_mask_source() -> Box<dyn MaskSource> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    Box::new(move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state as u32).to_ne_bytes()
+    })
 }
 
 /// XORs `buf` with `key`, as if `buf` started `offset` bytes into the masked payload.

@@ -4,6 +4,9 @@
 //! (defined in [`utf8`](super::utf8), beside the validator that vouches for it).
 #![forbid(unsafe_code)]
 
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
 use bytes::Bytes;
 
 use super::close::CloseFrame;

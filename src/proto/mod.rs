@@ -23,4 +23,16 @@ pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod message;
+pub mod time;
 pub mod utf8;
+
+/// What `std`'s prelude gives and `alloc` has, for the core's modules to build without `std`.
+#[allow(unused_imports)]
+pub(crate) mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::format;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec;
+    pub(crate) use alloc::vec::Vec;
+}

@@ -10,8 +10,11 @@
 //! validated once while it arrived is not validated again each time it is read.
 #![deny(unsafe_code)]
 
-use std::fmt;
-use std::ops::Deref;
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
+use core::fmt;
+use core::ops::Deref;
 
 use bytes::Bytes;
 
@@ -65,7 +68,7 @@ impl Validator {
             let take = (need - have).min(data.len());
             self.pending[have..have + take].copy_from_slice(&data[..take]);
             let filled = have + take;
-            match std::str::from_utf8(&self.pending[..filled]) {
+            match core::str::from_utf8(&self.pending[..filled]) {
                 Ok(_) => self.pending_len = 0,
                 Err(e) if e.error_len().is_none() => {
                     self.pending_len = filled as u8;
@@ -111,7 +114,7 @@ impl Validator {
         if matches!(seq[0], 0x80..=0xC1 | 0xF5..=0xFF) {
             return 0;
         }
-        std::str::from_utf8(seq)
+        core::str::from_utf8(seq)
             .err()
             .and_then(|e| e.error_len())
             .unwrap_or(1)
@@ -153,9 +156,9 @@ impl Utf8Bytes {
     }
 
     /// Wraps bytes that the caller has validated. Crate-private: every path that calls it has run
-    /// the bytes through `std::str::from_utf8` or `utf8::Validator` to the end.
+    /// the bytes through `core::str::from_utf8` or `utf8::Validator` to the end.
     pub(crate) fn from_validated(b: Bytes) -> Self {
-        debug_assert!(std::str::from_utf8(&b).is_ok());
+        debug_assert!(core::str::from_utf8(&b).is_ok());
         Utf8Bytes(b)
     }
 
@@ -171,7 +174,7 @@ impl Utf8Bytes {
         // bytes in full (`TryFrom<Bytes>`, `from_validated` after the incremental validator
         // accepted the whole message), and the inner `Bytes` is never mutated afterwards.
         // The tests in this module and `tests/` feed invalid text and check it never gets here.
-        unsafe { std::str::from_utf8_unchecked(&self.0) }
+        unsafe { core::str::from_utf8_unchecked(&self.0) }
     }
 
     /// The bytes.
@@ -235,15 +238,15 @@ impl From<Utf8Bytes> for Bytes {
 }
 
 impl TryFrom<Bytes> for Utf8Bytes {
-    type Error = std::str::Utf8Error;
+    type Error = core::str::Utf8Error;
     fn try_from(b: Bytes) -> Result<Self, Self::Error> {
-        std::str::from_utf8(&b)?;
+        core::str::from_utf8(&b)?;
         Ok(Utf8Bytes(b))
     }
 }
 
 impl TryFrom<Vec<u8>> for Utf8Bytes {
-    type Error = std::string::FromUtf8Error;
+    type Error = alloc::string::FromUtf8Error;
     fn try_from(v: Vec<u8>) -> Result<Self, Self::Error> {
         Ok(String::from_utf8(v)?.into())
     }
@@ -283,7 +286,7 @@ mod tests {
         let mut v = Validator::new();
         let mut r = Ok(());
         for b in bytes {
-            r = v.feed(std::slice::from_ref(b));
+            r = v.feed(core::slice::from_ref(b));
             if r.is_err() {
                 break;
             }
@@ -304,7 +307,7 @@ mod tests {
             "\u{fffe}\u{feff}",
         ] {
             assert_eq!(check_all_splits(s.as_bytes()), Ok(()), "{s:?}");
-            assert!(std::str::from_utf8(s.as_bytes()).is_ok());
+            assert!(core::str::from_utf8(s.as_bytes()).is_ok());
         }
     }
 
@@ -324,7 +327,7 @@ mod tests {
             b"a\xe0\xa0",
         ];
         for c in cases {
-            assert!(std::str::from_utf8(c).is_err());
+            assert!(core::str::from_utf8(c).is_err());
             assert!(check_all_splits(c).is_err(), "{c:02x?}");
         }
     }
@@ -350,7 +353,7 @@ mod tests {
         for a in 0..=255u8 {
             for b in 0..=255u8 {
                 let buf = [a, b, 0x80, 0x80];
-                let std_ok = std::str::from_utf8(&buf).is_ok();
+                let std_ok = core::str::from_utf8(&buf).is_ok();
                 let mut v = Validator::new();
                 let ours = v
                     .feed(&buf[..1])

@@ -88,7 +88,8 @@ impl<S: Stream> WebSocket<S> {
             if self.conn.is_terminated() {
                 return Err(Error::ConnectionClosed);
             }
-            arm(&mut self.stream, &mut self.armed, self.conn.poll_timeout())?;
+            let deadline = self.conn.poll_timeout().map(|d| d.to_std());
+            arm(&mut self.stream, &mut self.armed, deadline)?;
             let read = read_some(&mut self.stream, self.conn.receive_buf());
             feed(&mut self.conn, read, |c, n| c.receive_commit(n))?;
         }

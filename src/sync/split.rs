@@ -125,7 +125,11 @@ impl<S: Stream> Reader<S> {
             if terminated {
                 return Err(Error::ConnectionClosed);
             }
-            arm(&mut self.stream, &mut self.armed, deadline)?;
+            arm(
+                &mut self.stream,
+                &mut self.armed,
+                deadline.map(|d| d.to_std()),
+            )?;
             self.scratch.resize(size, 0);
             let read = read_some(&mut self.stream, &mut self.scratch);
             let scratch = &self.scratch;

@@ -111,7 +111,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         let Some(at) = self.conn.poll_timeout() else {
             return Poll::Pending;
         };
-        let at = ::tokio::time::Instant::from_std(at);
+        let at = ::tokio::time::Instant::from_std(at.to_std());
         let sleep = self.sleep.get_or_insert_with(|| Box::pin(sleep_until(at)));
         if sleep.deadline() != at {
             sleep.as_mut().reset(at);

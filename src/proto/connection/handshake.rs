@@ -5,7 +5,10 @@
 //! judgement for servers whose HTTP stack parsed the request (hyper).
 #![forbid(unsafe_code)]
 
-use std::time::Instant;
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
+use crate::proto::time::Instant;
 
 use super::state::{Input, Phase};
 use super::{Connection, Event, Role, Step};
@@ -187,7 +190,7 @@ impl Connection {
         match &mut self.phase {
             Phase::Handshake(h) if matches!(h.step, HandshakeStep::AwaitingDecision(_)) => {
                 let parser = HandshakeStep::ReadingRequest(RequestParser::default());
-                match std::mem::replace(&mut h.step, parser) {
+                match core::mem::replace(&mut h.step, parser) {
                     HandshakeStep::AwaitingDecision(req) => Ok(req),
                     _ => unreachable!("matched above"),
                 }

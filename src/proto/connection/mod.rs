@@ -8,6 +8,9 @@
 //! and never uses a global random number generator.
 #![forbid(unsafe_code)]
 
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
 mod handshake;
 mod prepared;
 mod recv;
@@ -15,9 +18,9 @@ mod send;
 mod state;
 mod timers;
 
-use std::collections::VecDeque;
-use std::fmt;
-use std::time::Instant;
+use crate::proto::time::Instant;
+use alloc::collections::VecDeque;
+use core::fmt;
 
 use bytes::Bytes;
 
@@ -244,31 +247,59 @@ impl Connection {
 
     /// A server connection waiting for the opening request; the handshake timeout runs from
     /// `now`.
-    pub fn server(config: Config, now: Instant) -> Connection {
+    pub fn server(config: Config, now: impl Into<Instant>) -> Connection {
+        let now = now.into();
         let phase = Phase::Handshake(Box::new(handshake::Handshake::server(&config, now)));
         Connection::with_phase(Role::Server, config, phase, now)
     }
 
     /// A client connection with `request` queued for sending, offering the extensions `config`
     /// enables; the handshake timeout runs from `now`.
+    #[cfg(feature = "std")]
     pub fn client(
         request: ClientRequest,
         config: Config,
-        now: Instant,
+        now: impl Into<Instant>,
     ) -> Result<Connection, HandshakeError> {
+        let key = request.given_key().unwrap_or_else(|| {
+            let mut key = [0u8; 16];
+            // Without OS entropy there is no unpredictable key (RFC 6455 4.1); nothing to fall
+            // back on.
+            rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, &mut key)
+                .expect("operating system random source unavailable");
+            key
+        });
+        let masks = crate::proto::mask::default_mask_source();
+        Connection::client_with(request, key, masks, config, now)
+    }
+
+    /// A client connection as [`client`](Self::client), with the `Sec-WebSocket-Key` and the
+    /// source of masking keys given: what a client without `std` (no operating-system random
+    /// source) uses. Both must be unpredictable to the network (RFC 6455 4.1 and 10.3): draw
+    /// them from the device's random number generator, e.g. with
+    /// [`RngMasks`](crate::proto::mask::RngMasks).
+    pub fn client_with(
+        request: ClientRequest,
+        key: [u8; 16],
+        masks: Box<dyn MaskSource>,
+        config: Config,
+        now: impl Into<Instant>,
+    ) -> Result<Connection, HandshakeError> {
+        let now = now.into();
         let (head, hs) = request
             .extensions(super::ext::client_offers(&config))
-            .start()?;
+            .start_with_key(key)?;
         let phase = Phase::Handshake(Box::new(handshake::Handshake::client(hs, &config, now)));
         let mut conn = Connection::with_phase(Role::Client, config, phase, now);
+        conn.masks = Some(masks);
         conn.tx.push_bytes(Bytes::from(head));
         Ok(conn)
     }
 
     /// A connection whose handshake was done elsewhere (hyper's HTTP/1.1 upgrade, an HTTP/2
     /// extended CONNECT stream), open from `now` with the terms agreed there.
-    pub fn open(role: Role, config: Config, agreed: Agreed, now: Instant) -> Connection {
-        let mut conn = Connection::with_phase(role, config, Phase::Open, now);
+    pub fn open(role: Role, config: Config, agreed: Agreed, now: impl Into<Instant>) -> Connection {
+        let mut conn = Connection::with_phase(role, config, Phase::Open, now.into());
         conn.set_agreed(agreed);
         conn
     }

@@ -6,7 +6,10 @@
 //! takeover) goes through that connection's own send path.
 #![forbid(unsafe_code)]
 
-use std::sync::{Arc, Mutex};
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
+use alloc::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -57,7 +60,9 @@ struct Inner {
     /// Header and payload, unmasked and uncompressed.
     plain: Bytes,
     /// Compressed frames by (window bits, level).
-    compressed: Mutex<Vec<((u8, u32), Bytes)>>,
+    /// (Without `std` there is no compression, so no cache.)
+    #[cfg(feature = "std")]
+    compressed: std::sync::Mutex<Vec<((u8, u32), Bytes)>>,
 }
 
 impl PreparedMessage {
@@ -81,7 +86,8 @@ impl PreparedMessage {
                 opcode,
                 plain: frame(opcode, 0, &payload),
                 payload,
-                compressed: Mutex::new(Vec::new()),
+                #[cfg(feature = "std")]
+                compressed: std::sync::Mutex::new(Vec::new()),
             }),
         }
     }
@@ -141,6 +147,7 @@ impl Connection {
                 self.check_sendable()?;
                 m.plain.clone()
             }
+            #[cfg(feature = "std")]
             Encoding::Stateless { bits, level } => {
                 self.check_sendable()?;
                 // A poisoned lock only means another thread panicked while adding an encoding;
@@ -157,6 +164,8 @@ impl Connection {
                     }
                 }
             }
+            #[cfg(not(feature = "std"))]
+            Encoding::Stateless { .. } => return self.send_whole(m.opcode, m.payload.clone()),
         };
         self.queue_shared_frame(frame);
         Ok(())

@@ -4,6 +4,9 @@
 //! event and resumes when the user polls for the next.
 #![forbid(unsafe_code)]
 
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
 use bytes::{Bytes, BytesMut};
 
 use super::state::{Input, Phase};
@@ -387,7 +390,7 @@ impl Connection {
         }
         if self.config.streaming {
             if !msg.inflated.is_empty() || fin {
-                let data = Bytes::from(std::mem::take(&mut msg.inflated));
+                let data = Bytes::from(core::mem::take(&mut msg.inflated));
                 return self.emit_fragment(data, fin);
             }
         } else if fin {
@@ -432,7 +435,7 @@ impl Connection {
         let fragment = Fragment {
             kind: msg.kind,
             data,
-            first: std::mem::replace(&mut msg.first_out, false),
+            first: core::mem::replace(&mut msg.first_out, false),
             fin,
         };
         if fin {

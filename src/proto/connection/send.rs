@@ -3,6 +3,9 @@
 //! transport (one chunk at a time, or as slices for a vectored write), with backpressure.
 #![forbid(unsafe_code)]
 
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
 use bytes::Bytes;
 
 use super::state::{Phase, WriteHalf};

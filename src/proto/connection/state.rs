@@ -4,7 +4,10 @@
 //! wrappers that feed it an [`Input`].
 #![forbid(unsafe_code)]
 
-use std::time::Instant;
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
+use crate::proto::time::Instant;
 
 use super::handshake::Handshake;
 use super::{CloseResult, Connection, Event, Role, State, TransportVerdict};

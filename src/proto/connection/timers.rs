@@ -3,7 +3,7 @@
 //! in: from the constructor and from [`Connection::handle_timeout`]; nothing here reads a clock.
 #![forbid(unsafe_code)]
 
-use std::time::Instant;
+use crate::proto::time::Instant;
 
 use super::state::{Input, Phase};
 use super::Connection;
@@ -111,10 +111,10 @@ impl Connection {
     /// Tells the connection the time and fires the timers that are due. Call it on every
     /// wake-up, before feeding bytes or sending: timers that start later (the close timeout)
     /// start from this time.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.clock.now = self.clock.now.max(now);
+    pub fn handle_timeout(&mut self, now: impl Into<Instant>) {
+        self.clock.now = self.clock.now.max(now.into());
         let now = self.clock.now;
-        if std::mem::take(&mut self.clock.tx_progressed) {
+        if core::mem::take(&mut self.clock.tx_progressed) {
             self.clock.tx_progress = now;
         }
         if self.write_deadline().is_some_and(|d| now >= d) {

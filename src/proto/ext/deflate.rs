@@ -26,6 +26,9 @@
 //! after every message.
 #![forbid(unsafe_code)]
 
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 pub use crate::proto::config::DeflateConfig;
@@ -257,8 +260,8 @@ pub struct Deflate {
     decompressor: Option<Decompress>,
 }
 
-impl std::fmt::Debug for Deflate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Deflate {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Deflate")
             .field("tx_bits", &self.tx_bits)
             .field("rx_bits", &self.rx_bits)

@@ -7,6 +7,9 @@
 //! connection sees a codec that may or may not compress, never the feature.
 #![forbid(unsafe_code)]
 
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
 #[cfg(feature = "deflate")]
 pub mod deflate;
 

@@ -9,6 +9,9 @@
 //! answered by a 2xx with no key to check.
 #![forbid(unsafe_code)]
 
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
 use base64::Engine as _;
 use bytes::Bytes;
 
@@ -194,8 +197,16 @@ impl ClientRequest {
         self
     }
 
+    /// The key set with [`fixed_key`](Self::fixed_key), if any.
+    #[cfg(feature = "std")]
+    pub(crate) fn given_key(&self) -> Option<[u8; 16]> {
+        self.key
+    }
+
     /// Builds the request with a fresh key from the operating system's random source (or the
-    /// [`fixed_key`](Self::fixed_key)).
+    /// [`fixed_key`](Self::fixed_key)). Without `std`, use
+    /// [`start_with_key`](Self::start_with_key) with a key from the device's generator.
+    #[cfg(feature = "std")]
     pub fn start(&self) -> Result<(Vec<u8>, ClientHandshake), HandshakeError> {
         if let Some(key) = self.key {
             return self.start_with_key(key);
@@ -400,7 +411,7 @@ impl ClientHandshake {
         let extensions = header::parse_extensions(
             headers
                 .get_all("Sec-WebSocket-Extensions")
-                .filter_map(|v| std::str::from_utf8(v).ok()),
+                .filter_map(|v| core::str::from_utf8(v).ok()),
         )?;
         for e in &extensions {
             if !self
@@ -585,7 +596,10 @@ mod tests {
 
     #[test]
     fn rejection_carries_status_and_body() {
-        let (_, mut hs) = ClientRequest::new("ws://h/").unwrap().start().unwrap();
+        let (_, mut hs) = ClientRequest::new("ws://h/")
+            .unwrap()
+            .start_with_key([7; 16])
+            .unwrap();
         let raw = b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 5\r\n\r\nhel";
         assert_eq!(hs.parse_response(raw), Ok(None)); // body incomplete
         let mut full = raw.to_vec();
@@ -606,6 +620,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "std")]
     #[test]
     fn keys_are_fresh() {
         let req = ClientRequest::new("ws://h/").unwrap();

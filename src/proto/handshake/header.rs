@@ -4,6 +4,9 @@
 //! Owns header syntax only; which headers a handshake needs is decided in `server` and `client`.
 #![forbid(unsafe_code)]
 
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
 
@@ -52,7 +55,7 @@ impl Headers {
 
     /// The first value of `name`, if it is UTF-8.
     pub fn get_str(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+        self.get(name).and_then(|v| core::str::from_utf8(v).ok())
     }
 
     /// Every value of `name`.
@@ -89,7 +92,7 @@ impl Headers {
     /// The comma-separated elements of every `name` field, trimmed, empty ones skipped.
     pub fn list<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.get_all(name)
-            .filter_map(|v| std::str::from_utf8(v).ok())
+            .filter_map(|v| core::str::from_utf8(v).ok())
             .flat_map(|v| v.split(','))
             .map(|t| t.trim_matches(|c| c == ' ' || c == '\t'))
             .filter(|t| !t.is_empty())

@@ -3,6 +3,9 @@
 //! and our responses can be sent through it.
 #![forbid(unsafe_code)]
 
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
 use bytes::Bytes;
 
 use super::server::Request;

@@ -7,6 +7,9 @@
 //! where the head ends), so none are lost. It never does I/O.
 #![forbid(unsafe_code)]
 
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
 pub mod client;
 pub mod header;
 #[cfg(feature = "http")]

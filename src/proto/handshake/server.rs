@@ -11,6 +11,9 @@
 //! (`proto::connection::answer`); this module never sees frames or settings.
 #![forbid(unsafe_code)]
 
+#[allow(unused_imports)]
+use crate::proto::prelude::*;
+
 use base64::Engine as _;
 
 use super::header::{self, ExtensionOffer, Headers};
@@ -197,7 +200,7 @@ impl Request {
         header::parse_extensions(
             self.headers
                 .get_all("Sec-WebSocket-Extensions")
-                .filter_map(|v| std::str::from_utf8(v).ok()),
+                .filter_map(|v| core::str::from_utf8(v).ok()),
         )
     }
 
