@@ -504,7 +504,7 @@ impl Harness {
                     self.now += Duration::from_secs(u64::from(p - 11) * 4);
                     self.conn.handle_timeout(self.now);
                     if let Some(next) = self.conn.poll_timeout() {
-                        assert!(next > self.now, "a timer due now was not handled");
+                        assert!(next > self.now.into(), "a timer due now was not handled");
                     }
                 }
             },
