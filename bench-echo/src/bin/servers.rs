@@ -2,8 +2,10 @@
 //!
 //! | kind                | what                                                                |
 //! |---------------------|---------------------------------------------------------------------|
-//! | `websock-tokio`     | `websock::tokio::accept`, a task per connection                     |
-//! | `websock-sync`      | `websock::sync::accept`, a thread per connection                    |
+//! | `websock-tokio`     | `websock::tokio::accept`, a task per connection, the README's loop  |
+//! | `websock-sink`      | the same through `StreamExt::next` and `SinkExt::send`              |
+//! | `websock-tokio-tuned` | tuned, not a user's loop: replies queued on the sans-IO core      |
+//! | `websock-sync`      | `websock::sync::accept`, a thread per connection, `recv` + `send`   |
 //! | `tokio-tungstenite` | `tokio_tungstenite::accept_async_with_config`                       |
 //! | `fastwebsockets`    | `fastwebsockets::WebSocket::after_handshake` + `FragmentCollector`  |
 //! | `tokio-websockets`  | `tokio_websockets::ServerBuilder::accept`                           |
@@ -11,8 +13,8 @@
 //!
 //! Every server echoes text and binary messages as they came, with no compression, a 64 MiB
 //! message (and frame) limit, `TCP_NODELAY` on, and the tokio ones on a `current_thread`
-//! runtime. Where the crate's API allows it, replies are batched: everything already received is
-//! answered with one write per wake-up (see `echo_forward` and `websock_tokio`).
+//! runtime. websock is measured as its README writes it; the peers without a README loop of
+//! their own use `echo_forward` (`StreamExt::forward`'s pattern).
 //!
 //! ```text
 //! servers --kind websock-tokio [--addr 127.0.0.1:9001]
@@ -51,17 +53,48 @@ fn websock_config() -> websock::Config {
         .max_frame_size(MAX_MESSAGE)
 }
 
-/// The tokio adapter. `recv` flushes whatever is queued before it waits for the socket, so the
-/// loop queues the reply with the sans-IO connection and answers every message that is already
-/// buffered the same way: one vectored write per wake-up however many messages it brought.
+/// The tokio adapter exactly as the README writes it: `recv`, then `send` for each data
+/// message. Whatever batching there is comes from the adapter itself.
 async fn websock_tokio(tcp: TcpStream) -> Result<(), websock::Error> {
-    use websock::{Event, Message};
-    let mut ws = websock::tokio::accept_with(tcp, websock_config(), |_| {
+    let mut ws = websock_accept(tcp).await?;
+    while let Some(msg) = ws.recv().await {
+        let msg = msg?;
+        if msg.is_data() {
+            ws.send(msg).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The same loop through `StreamExt::next` and `SinkExt::send` (which flushes each message).
+async fn websock_sink(tcp: TcpStream) -> Result<(), websock::Error> {
+    use futures_util::StreamExt;
+    let mut ws = websock_accept(tcp).await?;
+    while let Some(msg) = ws.next().await {
+        let msg = msg?;
+        if msg.is_data() {
+            SinkExt::send(&mut ws, msg).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn websock_accept(
+    tcp: TcpStream,
+) -> Result<websock::tokio::WebSocketStream<TcpStream>, websock::Error> {
+    websock::tokio::accept_with(tcp, websock_config(), |_| {
         Ok(websock::proto::handshake::server::Accept::new())
     })
     .await?
     .websocket()
-    .ok_or(websock::Error::ConnectionClosed)?;
+    .ok_or(websock::Error::ConnectionClosed)
+}
+
+/// Tuned, not what a user writes (labelled `websock-tokio-tuned`): the loop queues replies with
+/// the sans-IO connection and answers every message already buffered before `recv` waits.
+async fn websock_tokio_tuned(tcp: TcpStream) -> Result<(), websock::Error> {
+    use websock::{Event, Message};
+    let mut ws = websock_accept(tcp).await?;
     let high_water = ws.connection().config().write_buffer_high_water;
     while let Some(msg) = ws.recv().await {
         let msg = msg?;
@@ -82,9 +115,9 @@ async fn websock_tokio(tcp: TcpStream) -> Result<(), websock::Error> {
     Ok(())
 }
 
-/// The blocking adapter, the same way: `read` flushes what `write` queued before it blocks.
+/// The blocking adapter as a user writes it: `recv`, then `send`.
 fn websock_sync(tcp: std::net::TcpStream) -> Result<(), websock::Error> {
-    use websock::{Error, Event};
+    use websock::Error;
     let _ = tcp.set_nodelay(true);
     let mut ws = websock::sync::accept_with(tcp, websock_config(), |_| {
         Ok(websock::proto::handshake::server::Accept::new())
@@ -98,14 +131,7 @@ fn websock_sync(tcp: std::net::TcpStream) -> Result<(), websock::Error> {
             Err(e) => return Err(e),
         };
         if msg.is_data() {
-            ws.write(msg)?;
-        }
-        while let Some(ev) = ws.connection_mut().poll_event() {
-            match ev {
-                Event::Message(m) if m.is_data() => ws.write(m)?,
-                Event::Closed(_) => break,
-                _ => {}
-            }
+            ws.send(msg)?;
         }
     }
 }
@@ -161,15 +187,20 @@ async fn tungstenite(tcp: TcpStream) -> Result<(), tokio_tungstenite::tungstenit
     .await
 }
 
+/// As tokio-websockets' README writes its echo server: `next`, then `SinkExt::send`.
 async fn tokio_websockets(tcp: TcpStream) -> Result<(), tokio_websockets::Error> {
+    use futures_util::StreamExt;
     let (_req, mut ws) = tokio_websockets::ServerBuilder::new()
         .limits(tokio_websockets::Limits::default().max_payload_len(Some(MAX_MESSAGE)))
         .accept(tcp)
         .await?;
-    echo_forward(&mut ws, |m: &tokio_websockets::Message| {
-        m.is_binary() || m.is_text()
-    })
-    .await
+    while let Some(msg) = ws.next().await {
+        let msg = msg?;
+        if msg.is_binary() || msg.is_text() {
+            ws.send(msg).await?;
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -261,8 +292,10 @@ fn accept_key(key: &[u8]) -> String {
 
 // ---------------------------------------------------------------------------------------------
 
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 8] = [
     "websock-tokio",
+    "websock-sink",
+    "websock-tokio-tuned",
     "websock-sync",
     "tokio-tungstenite",
     "fastwebsockets",
@@ -338,6 +371,10 @@ fn main() {
             match kind.as_str() {
                 "websock-tokio" => {
                     tokio::spawn(async move { note_error(websock_tokio(tcp).await) })
+                }
+                "websock-sink" => tokio::spawn(async move { note_error(websock_sink(tcp).await) }),
+                "websock-tokio-tuned" => {
+                    tokio::spawn(async move { note_error(websock_tokio_tuned(tcp).await) })
                 }
                 "tokio-tungstenite" => {
                     tokio::spawn(async move { note_error(tungstenite(tcp).await) })
