@@ -14,6 +14,7 @@
 #   COST_MESSAGES=20000      messages per run in total (split over the connections)
 #   SERVERS=...              as in run.sh
 #   OUT=bench-echo/results/costs-<time>
+#   SECTION=costs            the BENCHMARKS.md section the tables replace (PUBLISH=0: none)
 # memcpy/memset are kept off `rep movsb`/`rep stosb` in the measured server (GLIBC_TUNABLES):
 # callgrind counts every iteration of a `rep` instruction, which would inflate large copies.
 set -euo pipefail
@@ -24,10 +25,13 @@ source "$here/lib.sh"
 COST_MESSAGES=${COST_MESSAGES:-20000}
 SERVERS=${SERVERS:-$ALL_SERVERS}
 OUT=${OUT:-$here/results/costs-$(date +%Y%m%d-%H%M%S)}
+SECTION=${SECTION:-costs}
 if [ -z "${COST_CASES:-}" ]; then
     COST_CASES=$(for c in 1 100; do for p in 16 1024 65536; do for d in 1 16; do printf '%s ' "$c:$p:$d"; done; done; done)
 fi
 read -r -a servers <<<"$SERVERS"
+read -r -a cases <<<"$COST_CASES"
+COST_CASES="${cases[*]}"
 TUNABLES="glibc.cpu.x86_rep_movsb_threshold=0xffffffffffffffff:glibc.cpu.x86_rep_stosb_threshold=0xffffffffffffffff"
 
 need() {
@@ -139,5 +143,12 @@ END {
         }
         print ""
     }
-}' "$raw" | tee "$OUT/table.md"
-publish costs "$OUT/table.md"
+}' "$raw" >"$OUT/tables.md"
+{
+    printf 'From `SERVERS="%s" COST_CASES="%s" COST_MESSAGES=%s bash bench-echo/costs.sh`\n' \
+        "${servers[*]}" "$COST_CASES" "$COST_MESSAGES"
+    printf '(callgrind: user-space instructions over exactly N messages minus a run with none;\n'
+    printf 'strace -f -c: system calls):\n\n'
+    cat "$OUT/tables.md"
+} | tee "$OUT/table.md"
+publish "$SECTION" "$OUT/table.md"

@@ -1,20 +1,21 @@
 //! Echo servers for the side-by-side benchmark, one per `--kind`:
 //!
-//! | kind                | what                                                                |
-//! |---------------------|---------------------------------------------------------------------|
-//! | `websock-tokio`     | `websock::tokio::accept`, a task per connection, the README's loop  |
-//! | `websock-sink`      | the same through `StreamExt::next` and `SinkExt::send`              |
-//! | `websock-tokio-tuned` | tuned, not a user's loop: replies queued on the sans-IO core      |
-//! | `websock-sync`      | `websock::sync::accept`, a thread per connection, `recv` + `send`   |
-//! | `tokio-tungstenite` | `tokio_tungstenite::accept_async_with_config`                       |
-//! | `fastwebsockets`    | `fastwebsockets::WebSocket::after_handshake` + `FragmentCollector`  |
-//! | `tokio-websockets`  | `tokio_websockets::ServerBuilder::accept`                           |
-//! | `tcp`               | the handshake answered by hand, then raw bytes copied back (ceiling)|
+//! | kind                  | what                                                                 |
+//! |-----------------------|----------------------------------------------------------------------|
+//! | `websock-tokio`       | `websock::tokio::accept`, a task per connection, the README's loop   |
+//! | `websock-sink`        | the same through `StreamExt::next` and `SinkExt::send`               |
+//! | `websock-tokio-tuned` | tuned, not a user's loop: replies queued on the sans-IO core         |
+//! | `websock-sync`        | `websock::sync::accept`, a thread per connection, `recv` + `send`    |
+//! | `tokio-tungstenite`   | `tokio_tungstenite::accept_async_with_config`, `forward` style       |
+//! | `fastwebsockets`      | `fastwebsockets::WebSocket::after_handshake` + `FragmentCollector`   |
+//! | `tokio-websockets`    | `tokio_websockets::ServerBuilder::accept`, its README's loop         |
+//! | `tcp`                 | the handshake answered by hand, then raw bytes copied back (ceiling) |
 //!
 //! Every server echoes text and binary messages as they came, with no compression, a 64 MiB
 //! message (and frame) limit, `TCP_NODELAY` on, and the tokio ones on a `current_thread`
-//! runtime. websock is measured as its README writes it; the peers without a README loop of
-//! their own use `echo_forward` (`StreamExt::forward`'s pattern).
+//! runtime. websock as its README writes it; the peers as their READMEs or examples do:
+//! `echo_send` (`next`, then `SinkExt::send`), or `echo_forward` for tokio-tungstenite (its
+//! echo example uses `StreamExt::forward`).
 //!
 //! ```text
 //! servers --kind websock-tokio [--addr 127.0.0.1:9001]
@@ -68,15 +69,7 @@ async fn websock_tokio(tcp: TcpStream) -> Result<(), websock::Error> {
 
 /// The same loop through `StreamExt::next` and `SinkExt::send` (which flushes each message).
 async fn websock_sink(tcp: TcpStream) -> Result<(), websock::Error> {
-    use futures_util::StreamExt;
-    let mut ws = websock_accept(tcp).await?;
-    while let Some(msg) = ws.next().await {
-        let msg = msg?;
-        if msg.is_data() {
-            SinkExt::send(&mut ws, msg).await?;
-        }
-    }
-    Ok(())
+    echo_send(&mut websock_accept(tcp).await?, websock::Message::is_data).await
 }
 
 async fn websock_accept(
@@ -175,6 +168,22 @@ where
     r
 }
 
+/// Echoes data messages of a `Stream + Sink` WebSocket as READMEs write it: `next`, then
+/// `SinkExt::send` (which flushes) for each data message.
+async fn echo_send<W, M, E>(ws: &mut W, is_data: impl Fn(&M) -> bool) -> Result<(), E>
+where
+    W: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Unpin,
+{
+    use futures_util::StreamExt;
+    while let Some(msg) = ws.next().await {
+        let msg = msg?;
+        if is_data(&msg) {
+            ws.send(msg).await?;
+        }
+    }
+    Ok(())
+}
+
 async fn tungstenite(tcp: TcpStream) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
     let config = WebSocketConfig::default()
@@ -189,18 +198,14 @@ async fn tungstenite(tcp: TcpStream) -> Result<(), tokio_tungstenite::tungstenit
 
 /// As tokio-websockets' README writes its echo server: `next`, then `SinkExt::send`.
 async fn tokio_websockets(tcp: TcpStream) -> Result<(), tokio_websockets::Error> {
-    use futures_util::StreamExt;
     let (_req, mut ws) = tokio_websockets::ServerBuilder::new()
         .limits(tokio_websockets::Limits::default().max_payload_len(Some(MAX_MESSAGE)))
         .accept(tcp)
         .await?;
-    while let Some(msg) = ws.next().await {
-        let msg = msg?;
-        if msg.is_binary() || msg.is_text() {
-            ws.send(msg).await?;
-        }
-    }
-    Ok(())
+    echo_send(&mut ws, |m: &tokio_websockets::Message| {
+        m.is_binary() || m.is_text()
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
