@@ -7,7 +7,7 @@
 # autobahn/reports/. Exit status 0 only if every case passes.
 #
 # Env: AUTOBAHN_ALLOW_UNIMPLEMENTED=1  accept UNIMPLEMENTED in sections 12/13
-#      AUTOBAHN_TIMEOUT=SECONDS        limit for each wstest/client run (1800)
+#      AUTOBAHN_TIMEOUT=SECONDS        limit for each wstest/client run (3000)
 #      WSTEST_VENV=DIR                 where install.sh puts wstest
 set -euo pipefail
 
@@ -15,7 +15,7 @@ START=$(date +%s)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 REPORTS=autobahn/reports
-TIMEOUT="${AUTOBAHN_TIMEOUT:-1800}"
+TIMEOUT="${AUTOBAHN_TIMEOUT:-3000}"
 PIDS=()
 FAILED=0
 
