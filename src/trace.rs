@@ -33,6 +33,10 @@ impl Trace {
         Trace
     }
     #[inline]
+    pub(crate) fn none() -> Trace {
+        Trace
+    }
+    #[inline]
     pub(crate) fn observe(&mut self, _: &Connection) {}
     #[inline]
     pub(crate) fn on_event(&mut self, _: &Connection, _: &Event) {}
@@ -50,6 +54,14 @@ impl Trace {
         );
         Trace {
             span,
+            we_closed: false,
+        }
+    }
+
+    /// A trace that records nothing (what a value moved out of leaves behind).
+    pub(crate) fn none() -> Trace {
+        Trace {
+            span: tracing::Span::none(),
             we_closed: false,
         }
     }

@@ -6,6 +6,13 @@
 //! connection's next deadline becomes the read timeout. Every protocol decision is the core's.
 //! [`WebSocket::split`] gives a reader and a writer that two threads can use at once.
 //!
+//! # Corking
+//!
+//! As in the tokio adapter ([its rule](crate::tokio#corking)): [`send`](WebSocket::send)
+//! writes before it returns unless another received frame is already waiting, so the replies
+//! to a batch of pipelined messages leave in one write, made before the next read would
+//! block; [`flush`](WebSocket::flush) and [`close`](WebSocket::close) always write now.
+//!
 //! ```no_run
 //! let listener = std::net::TcpListener::bind("127.0.0.1:9001")?;
 //! let mut ws = websock::sync::accept(listener.accept()?.0)?;
@@ -47,6 +54,18 @@ pub struct WebSocket<S> {
     conn: Connection,
     armed: Option<Option<Instant>>,
     trace: Trace,
+    /// What `Drop` calls to write out a corked reply (a `Drop` impl cannot name `S: Stream`).
+    drop_write: fn(&mut WebSocket<S>),
+}
+
+/// A `send` may leave its output corked for the next `recv`: a WebSocket dropped in between
+/// still writes it (as `BufWriter` flushes on drop), bounded by the write timeout.
+impl<S> Drop for WebSocket<S> {
+    fn drop(&mut self) {
+        if self.conn.transmit_len() > 0 {
+            (self.drop_write)(self);
+        }
+    }
 }
 
 impl<S: Stream> WebSocket<S> {
@@ -60,6 +79,9 @@ impl<S: Stream> WebSocket<S> {
             trace: Trace::new(&conn),
             conn,
             armed: None,
+            drop_write: |ws| {
+                let _ = ws.flush();
+            },
         }
     }
 
@@ -79,12 +101,16 @@ impl<S: Stream> WebSocket<S> {
         self.trace.observe(&self.conn);
         loop {
             self.conn.handle_timeout(Instant::now());
-            let event = self.conn.poll_event();
-            self.flush()?;
-            if let Some(ev) = event {
+            if let Some(ev) = self.conn.poll_event() {
                 self.trace.on_event(&self.conn, &ev);
+                if matches!(ev, Event::Closed(_)) {
+                    // The last event: the close frame goes out before the user can drop us.
+                    self.flush()?;
+                }
                 return Ok(ev);
             }
+            // About to block: what the replies queued goes out in one write.
+            self.flush()?;
             if self.conn.is_terminated() {
                 return Err(Error::ConnectionClosed);
             }
@@ -116,9 +142,20 @@ impl<S: Stream> WebSocket<S> {
         self.trace.span()
     }
 
-    /// Sends a message and flushes.
+    /// Sends a message and flushes, corked as the tokio adapter's
+    /// [`send`](crate::tokio::WebSocketStream::send) (see [Corking](self#corking)): written
+    /// before this returns unless a further received message is already waiting, in which case
+    /// it goes out with the replies to what follows, before the next [`recv`](Self::recv)
+    /// blocks.
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         self.write(msg)?;
+        self.flush_corked()
+    }
+
+    fn flush_corked(&mut self) -> Result<(), Error> {
+        if self.conn.may_defer_flush() {
+            return Ok(());
+        }
         self.flush()
     }
 
@@ -135,7 +172,7 @@ impl<S: Stream> WebSocket<S> {
     /// Sends a message encoded once for many connections ([`PreparedMessage`]) and flushes.
     pub fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<(), Error> {
         self.write_prepared(msg)?;
-        self.flush()
+        self.flush_corked()
     }
 
     /// Queues a prepared message, as [`write`](Self::write) does a message.
@@ -147,8 +184,8 @@ impl<S: Stream> WebSocket<S> {
         Ok(())
     }
 
-    /// Writes everything queued. A transport that fails once closing has begun just ends the
-    /// connection (the core's verdict).
+    /// Writes everything queued, now. A transport that fails once closing has begun just ends
+    /// the connection (the core's verdict).
     pub fn flush(&mut self) -> Result<(), Error> {
         match write_out(&mut self.stream, &mut self.conn) {
             Err(e) => write_failed(&mut self.conn, e),

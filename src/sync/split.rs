@@ -11,11 +11,15 @@ use super::stream::{arm, feed, read_some, write_chunks};
 use super::{Stream, TryClone, WebSocket};
 use crate::error::event_to_item;
 use crate::trace::Trace;
-use crate::{CloseFrame, Connection, Error, Event, Message, Transmit, TransportVerdict};
+use crate::{
+    Agreed, CloseFrame, Config, Connection, Error, Event, Message, Role, Transmit, TransportVerdict,
+};
 
 struct Shared<S> {
     conn: Mutex<Connection>,
     out: Mutex<S>,
+    /// What `Drop` calls to write out a corked reply (a `Drop` impl cannot name `S: Stream`).
+    drop_write: fn(&Shared<S>),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,22 +64,43 @@ impl<S: Stream> Shared<S> {
     }
 }
 
+/// The halves are gone: a reply still corked is written (as a [`WebSocket`] does on drop).
+impl<S> Drop for Shared<S> {
+    fn drop(&mut self) {
+        let pending = lock(&self.conn).transmit_len() > 0;
+        if pending {
+            (self.drop_write)(self);
+        }
+    }
+}
+
 impl<S: Stream + TryClone> WebSocket<S> {
     /// Splits into a reader and a writer for two threads. Pongs and the close handshake stay
     /// correct: whichever side produces output writes it, in order, under one lock. The
     /// reader copies each read into the connection (one copy per read, not per message).
-    pub fn split(self) -> io::Result<(Reader<S>, Writer<S>)> {
+    pub fn split(mut self) -> io::Result<(Reader<S>, Writer<S>)> {
         let read_half = self.stream.try_clone()?;
+        let write_half = self.stream.try_clone()?;
+        // Moved out of a value that writes on drop: what it leaves behind has nothing queued.
+        let idle = Connection::open(
+            Role::Server,
+            Config::default(),
+            Agreed::default(),
+            Instant::now(),
+        );
         let shared = Arc::new(Shared {
-            conn: Mutex::new(self.conn),
-            out: Mutex::new(self.stream),
+            conn: Mutex::new(std::mem::replace(&mut self.conn, idle)),
+            out: Mutex::new(write_half),
+            drop_write: |shared| {
+                let _ = shared.flush();
+            },
         });
         let reader = Reader {
             stream: read_half,
             shared: shared.clone(),
             scratch: Vec::new(),
             armed: None,
-            trace: self.trace,
+            trace: std::mem::replace(&mut self.trace, Trace::none()),
         };
         Ok((reader, Writer { shared }))
     }
@@ -118,10 +143,15 @@ impl<S: Stream> Reader<S> {
                     conn.config().read_size,
                 )
             };
-            self.shared.flush()?;
             if let Some(ev) = event {
+                if matches!(ev, Event::Closed(_)) {
+                    // The last event: the close frame goes out before the user can drop us.
+                    self.shared.flush()?;
+                }
                 return Ok(ev);
             }
+            // About to block: what was queued goes out in one write.
+            self.shared.flush()?;
             if terminated {
                 return Err(Error::ConnectionClosed);
             }
@@ -146,9 +176,12 @@ pub struct Writer<S> {
 }
 
 impl<S: Stream> Writer<S> {
-    /// Sends a message and flushes.
+    /// Sends a message and flushes, corked as [`WebSocket::send`].
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         self.write(msg)?;
+        if lock(&self.shared.conn).may_defer_flush() {
+            return Ok(());
+        }
         self.flush()
     }
 
@@ -164,7 +197,7 @@ impl<S: Stream> Writer<S> {
         Ok(())
     }
 
-    /// Writes everything queued.
+    /// Writes everything queued, now.
     pub fn flush(&mut self) -> Result<(), Error> {
         self.shared.flush()
     }

@@ -12,7 +12,7 @@ use ::tokio::time::{sleep_until, Sleep};
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Instant;
 
 /// The per-thread read buffer's size, shared by every connection the thread drives.
@@ -28,9 +28,38 @@ pub(crate) struct Driver<S> {
     pub(crate) trace: Trace,
     sleep: Option<Pin<Box<Sleep>>>,
     shutdown_pending: bool,
+    drop_write: Option<fn(&mut Driver<S>)>,
+}
+
+/// A `send` may leave its output corked for the next `recv`: a connection dropped in between
+/// still gets it written, as far as the transport takes it without waiting (as `BufWriter`
+/// flushes on drop).
+impl<S> Drop for Driver<S> {
+    fn drop(&mut self) {
+        if self.conn.transmit_len() > 0 {
+            self.write_on_drop();
+        }
+    }
+}
+
+impl<S> Driver<S> {
+    /// Needs no bound on `S` (a `Drop` impl cannot have one): the write goes through a
+    /// function pointer set when the driver was made.
+    fn write_on_drop(&mut self) {
+        if let Some(f) = self.drop_write {
+            f(self);
+        }
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
+    /// One attempt at writing what is queued, with a waker that does nothing: what the
+    /// transport takes now goes out; nothing waits.
+    fn try_write_now(&mut self) {
+        let mut cx = Context::from_waker(Waker::noop());
+        let _ = self.poll_write_out(&mut cx);
+    }
+
     pub(crate) fn new(io: S, conn: Connection) -> Self {
         Driver {
             io,
@@ -38,6 +67,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             conn,
             sleep: None,
             shutdown_pending: false,
+            drop_write: Some(Self::try_write_now),
         }
     }
 
@@ -91,8 +121,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
     }
 
-    /// Writes everything queued, with the timers running while the write waits (a peer that
-    /// stopped reading meets the write timeout here).
+    /// The flush that ends a `send` (and `Sink::poll_flush`), corked: when the core allows it
+    /// ([`Connection::may_defer_flush`]: a further received frame is already here, so the
+    /// user's next `recv` returns at once), the output stays queued for the replies to what
+    /// follows and goes out with them in one write, at the latest when this driver is about
+    /// to wait for the socket or a timer.
+    pub(crate) fn poll_flush_corked(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.conn.may_defer_flush() {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_flush(cx)
+    }
+
+    /// Writes everything queued now, with the timers running while the write waits (a peer
+    /// that stopped reading meets the write timeout here).
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
             if let Poll::Ready(r) = self.poll_write(cx) {
@@ -106,38 +148,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
     }
 
-    /// Waits for the connection's next deadline; `Ready` when it has passed.
+    /// Waits for the connection's next deadline; `Ready` when it has passed. The sleep is
+    /// armed lazily: a deadline that moved later (keepalive and write timeouts move with every
+    /// message) keeps the sleep where it was, and an early wake-up re-arms it, so the timer
+    /// wheel is touched about once per timeout period rather than once per message.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(at) = self.conn.poll_timeout() else {
             return Poll::Pending;
         };
         let at = ::tokio::time::Instant::from_std(at.to_std());
-        let sleep = self.sleep.get_or_insert_with(|| Box::pin(sleep_until(at)));
-        if sleep.deadline() != at {
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                if at < sleep.deadline() {
+                    sleep.as_mut().reset(at);
+                }
+                sleep
+            }
+            None => self.sleep.insert(Box::pin(sleep_until(at))),
+        };
+        loop {
+            ready!(sleep.as_mut().poll(cx));
+            if sleep.deadline() >= at {
+                return Poll::Ready(());
+            }
             sleep.as_mut().reset(at);
         }
-        sleep.as_mut().poll(cx)
     }
 
-    /// The next event: the adapter's one loop of time, events, writes, then a read.
+    /// The next event: the adapter's one loop of events, writes, time, then a read. Output
+    /// is written only when no event is ready (the driver is about to read or wait), so the
+    /// replies to a batch of received messages leave in one write.
     pub(crate) fn poll_event(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Event, Error>>> {
-        // One clock read per poll, and again only after a timer fired.
-        let mut now = Instant::now();
         let mut read = 0usize;
         self.trace.observe(&self.conn);
         loop {
-            self.conn.handle_timeout(now);
-            let event = self.conn.poll_event_bounded();
-            // Push out what this produced; a write that would block finishes on a later poll.
+            if let Some(ev) = self.conn.poll_event_bounded() {
+                self.trace.on_event(&self.conn, &ev);
+                if matches!(ev, Event::Closed(_)) {
+                    // The last event: the user may drop the connection next, so the close
+                    // frame it queued goes out now (or on a later poll, if the socket is full).
+                    if let Poll::Ready(Err(e)) = self.poll_write(cx) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+                return Poll::Ready(Some(Ok(ev)));
+            }
+            // A write that would block finishes on a later poll.
             if let Poll::Ready(Err(e)) = self.poll_write(cx) {
                 return Poll::Ready(Some(Err(e)));
-            }
-            if let Some(ev) = event {
-                self.trace.on_event(&self.conn, &ev);
-                return Poll::Ready(Some(Ok(ev)));
             }
             if self.conn.is_terminated() {
                 return Poll::Ready(None);
@@ -147,16 +208,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            if self.poll_timer(cx).is_ready() {
-                now = Instant::now();
-                continue;
-            }
             if !self.conn.wants_read() {
                 // Output is backed up (the write above registered for writability).
-                return Poll::Pending;
+                ready!(self.poll_timer(cx));
+                self.conn.handle_timeout(Instant::now());
+                continue;
             }
             match self.poll_read_some(cx) {
                 Poll::Pending => {
+                    if self.poll_timer(cx).is_ready() {
+                        self.conn.handle_timeout(Instant::now());
+                        continue;
+                    }
                     self.conn.release_idle_buffers();
                     return Poll::Pending;
                 }
@@ -202,6 +265,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 let polled = Pin::new(&mut self.io).poll_read(cx, &mut buf);
                 Some(polled.map_ok(|()| {
                     if !buf.filled().is_empty() {
+                        self.conn.handle_timeout(Instant::now());
                         self.conn.receive(buf.filled());
                     }
                     buf.filled().len()
@@ -215,6 +279,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
         let n = buf.filled().len();
         if n > 0 {
+            self.conn.handle_timeout(Instant::now());
             self.conn.receive_commit(n);
         }
         Poll::Ready(Ok(n))

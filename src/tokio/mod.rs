@@ -5,6 +5,38 @@
 //! [`Connection`], for the handshake and the frames alike: one vectored write per wake-up, one
 //! `tokio::time::Sleep` for the next deadline, buffers released whenever a read would block.
 //! Every protocol decision is the core's. [`WebSocketStream::split`] gives halves for two tasks.
+//!
+//! # Corking
+//!
+//! Replies produced in one wake-up leave in one write, with no added latency. The rule, the
+//! same in the blocking adapter and for split halves:
+//!
+//! - [`send`](WebSocketStream::send) (and `Sink::poll_flush`, so `SinkExt::send` and
+//!   `forward`) writes before it returns, unless the message just received was followed by
+//!   another whole frame that is already here ([`Connection::may_defer_flush`]). Then the
+//!   next `recv` returns without waiting, and the output stays queued for the replies to the
+//!   messages that follow.
+//! - Everything queued is written when the driver is about to wait: before a read that would
+//!   block, before sleeping for a timer, and when the queue passes
+//!   [`Config::write_buffer_high_water`].
+//! - A reply to the last message of a batch, or to a lone message, is written by its `send`:
+//!   a request-response peer never waits for a cork.
+//! - One deferral per received message: a second `send` after the same `recv` writes.
+//!   [`flush`](WebSocketStream::flush), [`close`](WebSocketStream::close) and
+//!   `Sink::poll_close` always write now. Call `flush` after a `send` if the task will next
+//!   wait on something other than this WebSocket while the peer's messages are queued.
+//!
+//! ```no_run
+//! # async fn run(mut ws: websock::tokio::WebSocketStream<tokio::net::TcpStream>) -> Result<(), websock::Error> {
+//! // Sixteen pipelined requests in one read: sixteen `send`s, one write.
+//! while let Some(msg) = ws.recv().await {
+//!     let msg = msg?;
+//!     if msg.is_data() {
+//!         ws.send(msg).await?;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 
 mod driver;
@@ -75,10 +107,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         Ok(outcome(self, done.and_then(|s| flushed.map(|()| s))?))
     }
 
-    /// Sends a message: [`write`](Self::write), then [`flush`](Self::flush).
+    /// Sends a message: [`write`](Self::write), then a flush that is corked (see
+    /// [Corking](self#corking)): written before this returns unless a further received message
+    /// is already waiting, in which case it goes out with the replies to what follows, in one
+    /// write, before the next [`recv`](Self::recv) waits.
     pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         self.write(msg).await?;
-        self.flush().await
+        poll_fn(|cx| self.driver.poll_flush_corked(cx)).await
     }
 
     /// Queues a message, after waiting while over [`Config::write_buffer_high_water`].
@@ -91,7 +126,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// backpressure as [`send`](Self::send).
     pub async fn send_prepared(&mut self, msg: &PreparedMessage) -> Result<(), Error> {
         self.write_prepared(msg).await?;
-        self.flush().await
+        poll_fn(|cx| self.driver.poll_flush_corked(cx)).await
     }
 
     /// Queues a prepared message, as [`write`](Self::write) does a message: several queued
@@ -101,7 +136,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         Ok(self.driver.conn.send_prepared(msg)?)
     }
 
-    /// Writes everything queued.
+    /// Writes everything queued, now: what to call after a [`send`](Self::send) when the task
+    /// is about to wait on something other than this WebSocket (see [Corking](self#corking)).
     pub async fn flush(&mut self) -> Result<(), Error> {
         poll_fn(|cx| self.driver.poll_flush(cx)).await
     }
@@ -166,8 +202,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
         Ok(self.driver.conn.send(item)?)
     }
 
+    /// Corked as [`WebSocketStream::send`]'s flush: `SinkExt::send` and `forward` write in one
+    /// go the replies to messages that arrived together.
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.driver.poll_flush(cx)
+        self.driver.poll_flush_corked(cx)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

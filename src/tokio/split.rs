@@ -80,10 +80,15 @@ pub struct Reader<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
-    /// Sends a message (waits while the output is over the high-water mark) and flushes.
+    /// Sends a message (waits while the output is over the high-water mark) and flushes,
+    /// corked as [`WebSocketStream::send`](super::WebSocketStream::send).
     pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         self.write(msg).await?;
-        self.flush().await
+        poll_fn(|cx| {
+            self.shared
+                .with(cx, WRITER, |d, cx| d.poll_flush_corked(cx))
+        })
+        .await
     }
 
     /// Queues a message (after waiting while the output is over the high-water mark).
@@ -93,7 +98,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
         Ok(lock(&self.shared.driver).conn.send(msg)?)
     }
 
-    /// Writes everything queued.
+    /// Writes everything queued, now.
     pub async fn flush(&mut self) -> Result<(), Error> {
         poll_fn(|cx| self.shared.with(cx, WRITER, |d, cx| d.poll_flush(cx))).await
     }
@@ -147,7 +152,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for Writer<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.shared.with(cx, WRITER, |d, cx| d.poll_flush(cx))
+        self.shared
+            .with(cx, WRITER, |d, cx| d.poll_flush_corked(cx))
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

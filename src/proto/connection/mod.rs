@@ -208,6 +208,9 @@ pub struct Connection {
     /// Boxed: most connections never fail, and an idle one should stay small.
     error: Option<Box<ConnectionError>>,
     clock: timers::Clock,
+    /// The one flush that may wait ([`Connection::may_defer_flush`]): set when an event is
+    /// handed out with another whole frame already received behind it, spent by that flush.
+    cork: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -242,6 +245,7 @@ impl Connection {
             masks: None,
             error: None,
             clock: timers::Clock::new(now),
+            cork: false,
         }
     }
 
@@ -369,6 +373,8 @@ impl Connection {
         if self.events.is_empty() {
             self.process();
         }
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        self.cork = event.is_some() && self.holds_next_frame();
+        event
     }
 }

@@ -148,6 +148,23 @@ impl Connection {
         self.rx.in_frame() || !self.recv.is_empty()
     }
 
+    /// Whether what was received already holds another whole frame (or an event), so that the
+    /// next [`poll_event`](Self::poll_event) gets further without a read.
+    pub(super) fn holds_next_frame(&self) -> bool {
+        if !self.events.is_empty() {
+            return true;
+        }
+        if self.rx.in_frame() || !matches!(self.phase, Phase::Open | Phase::CloseSent { .. }) {
+            return false;
+        }
+        match FrameHeader::decode(self.recv.data()) {
+            Ok(Some((h, n))) => (self.recv.len() - n) as u64 >= h.payload_len,
+            // A bad header: the next poll fails the connection without reading.
+            Err(_) => true,
+            Ok(None) => false,
+        }
+    }
+
     /// Parses what the receive buffer holds, up to the next event.
     ///
     /// A valid message followed by a bad frame in the same read is delivered (and can be

@@ -210,6 +210,21 @@ impl Connection {
         self.tx_deferred.is_some()
     }
 
+    /// Auto-corking: whether the flush that ends an adapter's `send` may leave the output
+    /// queued for now. True once after each event handed out while the bytes already received
+    /// hold another whole frame (or event): the user's next `recv` returns without waiting, so
+    /// the reply to this message can leave in one write with the replies to the messages that
+    /// follow. The adapter writes everything queued before it next waits (for the transport,
+    /// a timer, or at the budget), so a reply is never held while its connection sleeps.
+    ///
+    /// The allowance is spent by the call: a second send after the same event writes. It is
+    /// never given past [`Config::write_buffer_high_water`](crate::Config) or while a large
+    /// message is being compressed. Explicit flushes and closes write regardless.
+    pub fn may_defer_flush(&mut self) -> bool {
+        let cork = core::mem::take(&mut self.cork);
+        cork && self.tx.len() < self.config.write_buffer_high_water && !self.has_pending_send()
+    }
+
     /// Whether the next send should wait for output to drain: more than
     /// [`Config::write_buffer_high_water`](crate::Config) bytes wait to be written, or a large
     /// message is still being compressed. Adapters flush (and an async one waits) while true.
