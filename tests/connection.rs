@@ -1430,3 +1430,30 @@ fn receive_room_follows_the_bytes_received() {
         );
     }
 }
+
+/// `receive_bytes`: messages are slices of the bytes given (unmasked in place), not copies.
+#[test]
+fn received_messages_are_slices_of_the_bytes_given() {
+    let mut s = Connection::open(
+        Role::Server,
+        Config::default(),
+        Agreed::default(),
+        Instant::now(),
+    );
+    let mut block = bytes::BytesMut::new();
+    block.extend_from_slice(&cf(0x82, b"hello"));
+    block.extend_from_slice(&cf(0x81, b"world"));
+    let start = block.as_ptr() as usize;
+    let range = start..start + block.len();
+    s.receive_bytes(block);
+    let mut got = Vec::new();
+    while let Some(Event::Message(m)) = s.poll_event() {
+        let p = m.as_payload();
+        assert!(range.contains(&(p.as_ptr() as usize)), "copied: {m:?}");
+        got.push(m);
+    }
+    assert_eq!(
+        got,
+        vec![Message::binary(&b"hello"[..]), Message::text("world")]
+    );
+}

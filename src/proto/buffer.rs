@@ -21,6 +21,10 @@ use bytes::{Buf, Bytes, BytesMut};
 pub struct RecvBuf {
     buf: BytesMut,
     filled: usize,
+    /// `buf` is a piece of someone else's allocation (an adapter's shared read block,
+    /// [`adopt`](Self::adopt)): messages split from it are zero-copy, but it must not be grown
+    /// or kept while waiting, or one partial frame would hold the whole block.
+    borrowed: bool,
 }
 
 impl RecvBuf {
@@ -44,8 +48,28 @@ impl RecvBuf {
         self.filled == 0
     }
 
+    /// Takes `data` as the received bytes without copying when nothing is buffered; otherwise
+    /// appends a copy.
+    pub fn adopt(&mut self, data: BytesMut) {
+        if self.filled == 0 {
+            self.filled = data.len();
+            self.buf = data;
+            self.borrowed = true;
+        } else {
+            self.extend(&data);
+        }
+    }
+
+    /// Moves what a borrowed buffer holds into an allocation of its own, exactly its size.
+    fn own(&mut self) {
+        if core::mem::take(&mut self.borrowed) {
+            self.buf = BytesMut::from(&self.buf[..self.filled]);
+        }
+    }
+
     /// Spare room of at least `min` bytes to read into; follow with [`commit`](Self::commit).
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
+        self.own();
         if self.buf.len() - self.filled < min {
             // Only the growth is zeroed, once; later reads reuse the initialized room.
             self.buf.resize(self.filled + min, 0);
@@ -64,6 +88,7 @@ impl RecvBuf {
 
     /// Copies `data` in.
     pub fn extend(&mut self, data: &[u8]) {
+        self.own();
         let n = data.len();
         if self.buf.len() - self.filled >= n {
             self.buf[self.filled..self.filled + n].copy_from_slice(data);
@@ -93,24 +118,41 @@ impl RecvBuf {
     pub fn clear(&mut self) {
         self.buf = BytesMut::new();
         self.filled = 0;
+        self.borrowed = false;
     }
 
-    /// Frees the allocation if nothing is buffered.
+    /// Frees the allocation if nothing is buffered, and moves what is into an allocation of
+    /// its own if it was borrowed: what waits holds memory for its own bytes only.
     pub fn release_if_empty(&mut self) {
         if self.filled == 0 {
             self.buf = BytesMut::new();
+            self.borrowed = false;
+        } else {
+            self.own();
         }
     }
 
-    /// Bytes of memory held.
+    /// Bytes of memory held (a borrowed buffer's own share only).
     pub fn capacity(&self) -> usize {
-        self.buf.capacity()
+        if self.borrowed {
+            self.filled
+        } else {
+            self.buf.capacity()
+        }
     }
 }
+
+/// The most slices worth handing to one vectored write: a batch of small frames is one slice
+/// (they are packed), a large payload one slice with its header; building a longer array costs
+/// more than the odd extra write saves.
+pub const MAX_IOV: usize = 16;
 
 /// Payloads up to this size are copied next to their header; larger ones go out as their own
 /// chunk so that a server never copies a big payload.
 const COPY_THRESHOLD: usize = 512;
+
+/// The packing buffer's smallest allocation (a batch of small frames fits).
+const TAIL_MIN: usize = 512;
 
 /// Encoded bytes waiting to be written, in order: whole chunks, then the packing tail.
 #[derive(Debug, Default)]
@@ -129,6 +171,35 @@ impl SendQueue {
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Makes room for `n` more bytes in the packing buffer in one allocation: a frame's header
+    /// and payload are not copied twice, and a fresh buffer has room for a batch of small
+    /// frames (corked replies) without growing.
+    fn reserve_tail(&mut self, n: usize) {
+        if self.tail.capacity() - self.tail.len() < n {
+            self.tail.reserve(n.max(TAIL_MIN));
+        }
+    }
+
+    /// Appends a frame: its header, then its payload (copied next to the header only when
+    /// small).
+    pub fn push_frame(&mut self, head: &[u8], payload: Bytes) {
+        if payload.len() <= COPY_THRESHOLD {
+            self.reserve_tail(head.len() + payload.len());
+            self.push_copy(head);
+            self.push_copy(&payload);
+        } else {
+            self.push_copy(head);
+            self.push_bytes(payload);
+        }
+    }
+
+    /// Appends a frame whose payload is copied to be masked in place, and returns that copy.
+    pub fn push_frame_copy(&mut self, head: &[u8], payload: &[u8]) -> &mut [u8] {
+        self.reserve_tail(head.len() + payload.len());
+        self.push_copy(head);
+        self.push_copy_mut(payload)
     }
 
     /// Appends a copy of `data`.
@@ -196,7 +267,8 @@ impl SendQueue {
     pub fn pop(&mut self) -> Option<Bytes> {
         let b = match self.chunks.pop_front() {
             Some(b) => b,
-            None if !self.tail.is_empty() => self.tail.split().freeze(),
+            // The whole buffer goes: nothing of its spare room stays behind.
+            None if !self.tail.is_empty() => core::mem::take(&mut self.tail).freeze(),
             None => return None,
         };
         self.len -= b.len();
@@ -237,6 +309,36 @@ mod tests {
         assert!(r.is_empty());
         r.release_if_empty();
         assert_eq!(r.capacity(), 0);
+    }
+
+    #[test]
+    fn adopted_bytes_are_split_without_copy_and_never_pinned_while_waiting() {
+        let mut block = BytesMut::with_capacity(4096);
+        block.extend_from_slice(b"abcdefgh");
+        let base = block.as_ptr() as usize;
+        let mut r = RecvBuf::default();
+        r.adopt(block.split());
+        let a = r.split_to(5);
+        assert_eq!(&a[..], b"abcde");
+        assert_eq!(
+            a.as_ptr() as usize,
+            base,
+            "a slice of the block, not a copy"
+        );
+        // Three bytes wait (a partial frame): moved into their own allocation when the
+        // adapter goes to wait, so the block is free again once `a` is dropped.
+        r.release_if_empty();
+        assert_eq!(r.data(), b"fgh");
+        assert_eq!(r.capacity(), 3);
+        drop(a);
+        assert!(block.try_reclaim(4096), "nothing holds the block");
+        // Appending to borrowed bytes copies them out first.
+        let mut r = RecvBuf::default();
+        block.extend_from_slice(b"xy");
+        r.adopt(block.split());
+        r.extend(b"z");
+        assert_eq!(r.data(), b"xyz");
+        assert!(block.try_reclaim(4096));
     }
 
     #[test]

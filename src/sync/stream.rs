@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::proto::buffer::MAX_IOV;
+
 use crate::connect::each_stream;
 use crate::{Connection, ConnectionError, Error, Transmit, TransportVerdict};
 
@@ -24,7 +26,7 @@ fn stalled(e: &io::Error) -> bool {
 /// can end the connection.
 pub(super) fn write_out<S: Stream + ?Sized>(s: &mut S, conn: &mut Connection) -> io::Result<()> {
     while conn.transmit_len() > 0 || conn.prepare_transmit() {
-        let mut iov = [IoSlice::new(&[]); 64];
+        let mut iov = [IoSlice::new(&[]); MAX_IOV];
         let k = iov
             .iter_mut()
             .zip(conn.transmit_chunks())

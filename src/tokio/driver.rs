@@ -3,22 +3,30 @@
 #![forbid(unsafe_code)]
 
 use crate::error::{event_to_item, Error};
+use crate::proto::buffer::MAX_IOV;
 use crate::trace::Trace;
 use crate::{
     CloseCode, CloseFrame, Connection, ConnectionError, Event, Message, Transmit, TransportVerdict,
 };
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::time::{sleep_until, Sleep};
+use bytes::BytesMut;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll, Waker};
 use std::time::Instant;
+use tokio_util::io::poll_read_buf;
 
-/// The per-thread read buffer's size, shared by every connection the thread drives.
-const SCRATCH_SIZE: usize = 64 << 10;
+/// The per-thread read block: every connection the thread drives reads into it between
+/// frames, and each read is split off it, so the messages parsed from a read are slices of the
+/// block (no allocation or copy per message). A block is reused once every message cut from
+/// it is dropped; a new one is taken when it is not.
+const BLOCK_SIZE: usize = 64 << 10;
+/// Below this much room left, the block is renewed before a read.
+const BLOCK_MIN_ROOM: usize = 16 << 10;
 thread_local! {
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static BLOCK: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
 #[derive(Debug)]
@@ -78,7 +86,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         let mut prepared = false;
         loop {
             while self.conn.transmit_len() > 0 {
-                let mut iov = [IoSlice::new(&[]); 64];
+                let mut iov = [IoSlice::new(&[]); MAX_IOV];
                 let chunks = self.conn.transmit_chunks();
                 let k = iov
                     .iter_mut()
@@ -249,26 +257,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         Poll::Ready(None)
     }
 
-    /// One read into the connection: between frames into the thread's scratch buffer (no
-    /// buffer per connection, many pipelined frames per read), inside a frame straight into
-    /// the connection's buffer (a large frame is not copied twice).
+    /// One read into the connection: between frames into the thread's read block (no buffer
+    /// per connection, many pipelined frames per read, messages sliced from it), inside a
+    /// frame straight into the connection's buffer (a large frame is not copied twice).
     fn poll_read_some(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if !self.conn.has_partial_input() {
-            let scratched = SCRATCH.with(|cell| {
+            let scratched = BLOCK.with(|cell| {
                 // Taken only if free: a stream whose I/O is itself a WebSocket polls this again
                 // from inside `poll_read`.
-                let mut scratch = cell.try_borrow_mut().ok()?;
-                if scratch.is_empty() {
-                    scratch.resize(SCRATCH_SIZE, 0);
+                let mut block = cell.try_borrow_mut().ok()?;
+                if block.capacity() < BLOCK_MIN_ROOM && !block.try_reclaim(BLOCK_SIZE) {
+                    *block = BytesMut::with_capacity(BLOCK_SIZE);
                 }
-                let mut buf = ReadBuf::new(&mut scratch[..]);
-                let polled = Pin::new(&mut self.io).poll_read(cx, &mut buf);
-                Some(polled.map_ok(|()| {
-                    if !buf.filled().is_empty() {
+                // Into the block's spare room, not zeroed first.
+                let polled = poll_read_buf(Pin::new(&mut self.io), cx, &mut *block);
+                Some(polled.map_ok(|n| {
+                    if n > 0 {
                         self.conn.handle_timeout(Instant::now());
-                        self.conn.receive(buf.filled());
+                        self.conn.receive_bytes(block.split());
                     }
-                    buf.filled().len()
+                    n
                 }))
             });
             if let Some(poll) = scratched {

@@ -108,6 +108,21 @@ impl Connection {
         self.process();
     }
 
+    /// Feeds bytes received from the transport, owned: taken without a copy when nothing was
+    /// buffered, so that the messages parsed from them are slices of `data`'s allocation (an
+    /// adapter reads many connections into one shared block and splits each read off it).
+    /// Whatever is still buffered when the adapter next waits
+    /// ([`release_idle_buffers`](Self::release_idle_buffers)) is moved into an allocation of
+    /// its own, so a partial frame never holds the shared block.
+    pub fn receive_bytes(&mut self, data: BytesMut) {
+        if !self.is_reading() {
+            return;
+        }
+        self.clock.received(data.len());
+        self.recv.adopt(data);
+        self.process();
+    }
+
     /// Spare room in the receive buffer for a transport to read into directly: at least
     /// [`Config::read_size`](crate::Config::read_size), and inside a large frame as much as has
     /// already arrived of it (up to 256 KiB), so reads grow geometrically with the data. The room
@@ -348,7 +363,10 @@ impl Connection {
         self.clock.frame_received();
         let payload = self.recv.split_to(avail);
         let msg = self.rx.msg.as_mut().expect("data frame without message");
-        if msg.buf.is_empty() {
+        if fin && msg.buf.is_empty() {
+            // A message in one frame is a slice of what was received: no copy. The first
+            // piece of a fragmented one is copied, as it waits for the rest (it must not
+            // hold a shared read block meanwhile, and the next piece would copy it anyway).
             msg.buf = payload;
         } else {
             msg.buf.extend_from_slice(&payload);

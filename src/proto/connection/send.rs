@@ -260,10 +260,9 @@ impl Connection {
         let mut head = [0u8; MAX_HEADER_LEN];
         let n = header.encode(&mut head);
         self.clock.queued(n + payload.len(), self.tx.is_empty());
-        self.tx.push_copy(&head[..n]);
         match mask {
-            None => self.tx.push_bytes(payload),
-            Some(key) => apply_mask(self.tx.push_copy_mut(&payload), key, 0),
+            None => self.tx.push_frame(&head[..n], payload),
+            Some(key) => apply_mask(self.tx.push_frame_copy(&head[..n], &payload), key, 0),
         }
     }
 
