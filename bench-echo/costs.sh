@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Per-message costs of each echo server, independent of machine noise:
 #   * user-space instructions per echoed message (valgrind --tool=callgrind on the server),
-#   * I/O system calls per message, and epoll waits per message (strace -f -c on the server).
+#   * I/O system calls per message, the writes among them, and epoll waits per message
+#     (strace -f -c on the server).
 # For each server and case the load generator sends exactly N messages per connection and
 # closes; a second run with the same connections and 0 messages is subtracted, so start-up,
 # handshakes and close handshakes drop out.
@@ -49,7 +50,7 @@ build
 raise_nofile 4096
 mkdir -p "$OUT"
 raw="$OUT/raw.tsv"
-printf 'server\tconnections\tpayload\tdepth\tmessages\tinstr_per_msg\tio_syscalls_per_msg\tepoll_per_msg\n' >"$raw"
+printf 'server\tconnections\tpayload\tdepth\tmessages\tinstr_per_msg\tio_syscalls_per_msg\tepoll_per_msg\twrite_syscalls_per_msg\n' >"$raw"
 
 # counted_run KIND CONNS PAYLOAD DEPTH PER_CONN: one loadgen run against the server started
 # last; fails loudly if the load generator saw errors.
@@ -77,7 +78,7 @@ instructions() {
     rm -f "$out"
 }
 
-# syscalls KIND CONNS PAYLOAD DEPTH PER_CONN: "io epoll" call counts for one counted run.
+# syscalls KIND CONNS PAYLOAD DEPTH PER_CONN: "io epoll writes" call counts for one counted run.
 syscalls() {
     local kind=$1 conns=$2 payload=$3 depth=$4 per=$5
     local addr out
@@ -89,8 +90,9 @@ syscalls() {
     sleep 0.5
     stop_server TERM
     awk '$NF ~ /^(read|write|recvfrom|sendto|writev|readv|sendmsg|recvmsg)$/ { io += $4 }
+         $NF ~ /^(write|sendto|writev|sendmsg)$/ { wr += $4 }
          $NF ~ /^epoll_p?wait$/ { ep += $4 }
-         END { printf "%d %d\n", io, ep }' "$out"
+         END { printf "%d %d %d\n", io, ep, wr }' "$out"
     rm -f "$out"
 }
 
@@ -105,12 +107,13 @@ for case in $COST_CASES; do
     for kind in "${servers[@]}"; do
         ir_n=$(instructions "$kind" "$conns" "$payload" "$depth" "$per")
         ir_0=$(instructions "$kind" "$conns" "$payload" "$depth" 0)
-        read -r io_n ep_n <<<"$(syscalls "$kind" "$conns" "$payload" "$depth" "$per")"
-        read -r io_0 ep_0 <<<"$(syscalls "$kind" "$conns" "$payload" "$depth" 0)"
-        line=$(awk -v a="$ir_n" -v b="$ir_0" -v c="$io_n" -v d="$io_0" -v e="$ep_n" -v f="$ep_0" -v n="$total" \
-            'BEGIN { printf "%.0f\t%.3f\t%.3f", (a - b) / n, (c - d) / n, (e - f) / n }')
+        read -r io_n ep_n wr_n <<<"$(syscalls "$kind" "$conns" "$payload" "$depth" "$per")"
+        read -r io_0 ep_0 wr_0 <<<"$(syscalls "$kind" "$conns" "$payload" "$depth" 0)"
+        line=$(awk -v a="$ir_n" -v b="$ir_0" -v c="$io_n" -v d="$io_0" -v e="$ep_n" -v f="$ep_0" \
+            -v g="$wr_n" -v h="$wr_0" -v n="$total" \
+            'BEGIN { printf "%.0f\t%.3f\t%.3f\t%.3f", (a - b) / n, (c - d) / n, (e - f) / n, (g - h) / n }')
         printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$conns" "$payload" "$depth" "$total" "$line" >>"$raw"
-        printf '[%d/%d] %-18s c=%-4s p=%-6s d=%-3s %s instr/msg, %s io syscalls/msg, %s epoll/msg\n' \
+        printf '[%d/%d] %-18s c=%-4s p=%-6s d=%-3s %s instr/msg, %s io syscalls/msg, %s epoll/msg, %s writes/msg\n' \
             "$i" "$ncases" "$kind" "$conns" "$payload" "$depth" $line >&2
     done
 done
@@ -121,12 +124,12 @@ NR == 1 { next }
 {
     c = $2 SUBSEP $3 SUBSEP $4
     if (!(c in seen)) { seen[c] = 1; order[++n] = c }
-    ir[$1, c] = $6; io[$1, c] = $7; ep[$1, c] = $8
+    ir[$1, c] = $6; io[$1, c] = $7; ep[$1, c] = $8; wr[$1, c] = $9
 }
 END {
     ns = split(servers, s, " ")
     for (t = 1; t <= 2; t++) {
-        print (t == 1 ? "User-space instructions per echoed message (callgrind):" : "I/O system calls per echoed message (epoll waits in brackets) (strace):")
+        print (t == 1 ? "User-space instructions per echoed message (callgrind):" : "I/O system calls per echoed message (in brackets: the writes among them, and epoll waits) (strace):")
         print ""
         hdr = "| connections | payload | depth |"; sep = "|---:|---:|---:|"
         for (i = 1; i <= ns; i++) { hdr = hdr " " s[i] " |"; sep = sep "---:|" }
@@ -137,7 +140,7 @@ END {
             for (i = 1; i <= ns; i++) {
                 if (!((s[i], c) in ir)) { line = line " - |"; continue }
                 if (t == 1) line = line " " ir[s[i], c] " |"
-                else line = line sprintf(" %.2f (%.2f) |", io[s[i], c], ep[s[i], c])
+                else line = line sprintf(" %.2f (%.3f, %.2f) |", io[s[i], c], wr[s[i], c], ep[s[i], c])
             }
             print line
         }

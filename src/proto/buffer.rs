@@ -145,7 +145,7 @@ impl RecvBuf {
 /// The most slices worth handing to one vectored write: a batch of small frames is one slice
 /// (they are packed), a large payload one slice with its header; building a longer array costs
 /// more than the odd extra write saves.
-pub const MAX_IOV: usize = 16;
+pub const MAX_IOV: usize = 32;
 
 /// Payloads up to this size are copied next to their header; larger ones go out as their own
 /// chunk so that a server never copies a big payload.
