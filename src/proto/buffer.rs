@@ -67,6 +67,30 @@ impl RecvBuf {
         }
     }
 
+    /// The buffer itself, holding just the received bytes, with room reserved for at least
+    /// `min` more (not initialized): for a transport that appends to a `BytesMut` (tokio's
+    /// `poll_read_buf`). Borrowed bytes move into an allocation of their own, sized for them
+    /// and the room, in one copy. Follow with [`appended`](Self::appended).
+    pub fn reserve(&mut self, min: usize) -> &mut BytesMut {
+        if core::mem::take(&mut self.borrowed) {
+            let mut own = BytesMut::with_capacity(self.filled + min);
+            own.extend_from_slice(&self.buf[..self.filled]);
+            self.buf = own;
+        } else {
+            self.buf.truncate(self.filled);
+            self.buf.reserve(min);
+        }
+        &mut self.buf
+    }
+
+    /// After [`reserve`](Self::reserve): what was appended counts as received. Returns its
+    /// length.
+    pub fn appended(&mut self) -> usize {
+        let n = self.buf.len() - self.filled;
+        self.filled = self.buf.len();
+        n
+    }
+
     /// Spare room of at least `min` bytes to read into; follow with [`commit`](Self::commit).
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
         self.own();

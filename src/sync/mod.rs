@@ -9,7 +9,7 @@
 //! # Corking
 //!
 //! As in the tokio adapter ([its rule](crate::tokio#corking)): [`send`](WebSocket::send)
-//! writes before it returns unless another received frame is already waiting, so the replies
+//! writes before it returns unless more received bytes are already waiting, so the replies
 //! to a batch of pipelined messages leave in one write, made before the next read would
 //! block; [`flush`](WebSocket::flush) and [`close`](WebSocket::close) always write now.
 //!
@@ -144,7 +144,7 @@ impl<S: Stream> WebSocket<S> {
 
     /// Sends a message and flushes, corked as the tokio adapter's
     /// [`send`](crate::tokio::WebSocketStream::send) (see [Corking](self#corking)): written
-    /// before this returns unless a further received message is already waiting, in which case
+    /// before this returns unless more received bytes are already waiting, in which case
     /// it goes out with the replies to what follows, before the next [`recv`](Self::recv)
     /// blocks.
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {

@@ -8,7 +8,7 @@ use crate::trace::Trace;
 use crate::{
     CloseCode, CloseFrame, Connection, ConnectionError, Event, Message, Transmit, TransportVerdict,
 };
-use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ::tokio::io::{AsyncRead, AsyncWrite};
 use ::tokio::time::{sleep_until, Sleep};
 use bytes::BytesMut;
 use std::future::Future;
@@ -35,7 +35,11 @@ pub(crate) struct Driver<S> {
     pub(crate) conn: Connection,
     pub(crate) trace: Trace,
     sleep: Option<Pin<Box<Sleep>>>,
+    /// The waker `sleep` was last registered with (while it is pending).
+    timer_waker: Option<Waker>,
     shutdown_pending: bool,
+    /// Bytes were written since the transport was last flushed.
+    unflushed: bool,
     drop_write: Option<fn(&mut Driver<S>)>,
 }
 
@@ -74,7 +78,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             trace: Trace::new(&conn),
             conn,
             sleep: None,
+            timer_waker: None,
             shutdown_pending: false,
+            unflushed: false,
             drop_write: Some(Self::try_write_now),
         }
     }
@@ -86,17 +92,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         let mut prepared = false;
         loop {
             while self.conn.transmit_len() > 0 {
-                let mut iov = [IoSlice::new(&[]); MAX_IOV];
-                let chunks = self.conn.transmit_chunks();
-                let k = iov
-                    .iter_mut()
-                    .zip(chunks)
-                    .map(|(s, c)| *s = IoSlice::new(c))
-                    .count();
-                match ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &iov[..k]))? {
-                    0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                    n => self.conn.advance_transmit(n),
+                let written = {
+                    let mut chunks = self.conn.transmit_chunks();
+                    let first = chunks.next().unwrap_or_default();
+                    match chunks.next() {
+                        // One slice (a packed batch of small frames): a plain write.
+                        None => ready!(Pin::new(&mut self.io).poll_write(cx, first))?,
+                        Some(second) => {
+                            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+                            iov[0] = IoSlice::new(first);
+                            iov[1] = IoSlice::new(second);
+                            let k = 2 + iov[2..]
+                                .iter_mut()
+                                .zip(chunks)
+                                .map(|(s, c)| *s = IoSlice::new(c))
+                                .count();
+                            ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &iov[..k]))?
+                        }
+                    }
+                };
+                if written == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
+                self.conn.advance_transmit(written);
+                self.unflushed = true;
             }
             if !self.conn.has_pending_send() {
                 break;
@@ -114,9 +133,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             // The peer may be gone already; the connection is over either way.
             let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
             self.shutdown_pending = false;
+            self.unflushed = false;
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.io).poll_flush(cx)
+        if self.unflushed {
+            // Only after a write: a flush of a plain socket is free, of a TLS stream not.
+            ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Writes everything queued; a transport failure is the core's to judge.
@@ -130,8 +155,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 
     /// The flush that ends a `send` (and `Sink::poll_flush`), corked: when the core allows it
-    /// ([`Connection::may_defer_flush`]: a further received frame is already here, so the
-    /// user's next `recv` returns at once), the output stays queued for the replies to what
+    /// ([`Connection::may_defer_flush`]: more received bytes are already here, so the user's
+    /// next `recv` goes on from them), the output stays queued for the replies to what
     /// follows and goes out with them in one write, at the latest when this driver is about
     /// to wait for the socket or a timer.
     pub(crate) fn poll_flush_corked(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -169,13 +194,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             Some(sleep) => {
                 if at < sleep.deadline() {
                     sleep.as_mut().reset(at);
+                    self.timer_waker = None;
+                } else if !sleep.is_elapsed()
+                    && self
+                        .timer_waker
+                        .as_ref()
+                        .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    // Armed no later than needed and registered with this task's waker:
+                    // polling it again would change nothing.
+                    return Poll::Pending;
                 }
                 sleep
             }
             None => self.sleep.insert(Box::pin(sleep_until(at))),
         };
         loop {
-            ready!(sleep.as_mut().poll(cx));
+            if sleep.as_mut().poll(cx).is_pending() {
+                self.timer_waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            self.timer_waker = None;
             if sleep.deadline() >= at {
                 return Poll::Ready(());
             }
@@ -183,9 +222,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
     }
 
-    /// The next event: the adapter's one loop of events, writes, time, then a read. Output
-    /// is written only when no event is ready (the driver is about to read or wait), so the
-    /// replies to a batch of received messages leave in one write.
+    /// The next event: the adapter's one loop of events, reads, then (about to wait) writes and
+    /// time. Output is written only when no event is ready and a read would block (or the
+    /// budget is spent), so the replies to everything received in one wake-up leave in one
+    /// write.
     pub(crate) fn poll_event(
         &mut self,
         cx: &mut Context<'_>,
@@ -204,41 +244,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 }
                 return Poll::Ready(Some(Ok(ev)));
             }
-            // A write that would block finishes on a later poll.
+            let budget_spent = self.conn.wants_poll() || read >= self.conn.config().poll_budget;
+            let can_read = !budget_spent && self.conn.wants_read() && !self.conn.is_terminated();
+            if can_read {
+                match self.poll_read_some(cx) {
+                    Poll::Ready(Ok(0)) => {
+                        self.conn.receive_eof();
+                        continue;
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        read += n;
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => {
+                        if self.conn.transport_failed() == TransportVerdict::Report {
+                            return Poll::Ready(Some(Err(e.into())));
+                        }
+                        continue;
+                    }
+                    // Nothing to read: about to wait.
+                    Poll::Pending => {}
+                }
+            }
+            // About to wait, yield or end: everything queued goes out, in one write (one that
+            // would block finishes on a later poll).
             if let Poll::Ready(Err(e)) = self.poll_write(cx) {
                 return Poll::Ready(Some(Err(e)));
             }
             if self.conn.is_terminated() {
                 return Poll::Ready(None);
             }
-            if self.conn.wants_poll() || read >= self.conn.config().poll_budget {
+            if budget_spent {
                 // This poll's budget is spent: let other tasks run, then go on.
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            if !self.conn.wants_read() {
+            if !can_read {
+                if self.conn.wants_read() {
+                    // The write just drained the backlog: read on.
+                    continue;
+                }
                 // Output is backed up (the write above registered for writability).
                 ready!(self.poll_timer(cx));
                 self.conn.handle_timeout(Instant::now());
                 continue;
             }
-            match self.poll_read_some(cx) {
-                Poll::Pending => {
-                    if self.poll_timer(cx).is_ready() {
-                        self.conn.handle_timeout(Instant::now());
-                        continue;
-                    }
-                    self.conn.release_idle_buffers();
-                    return Poll::Pending;
-                }
-                Poll::Ready(Ok(0)) => self.conn.receive_eof(),
-                Poll::Ready(Ok(n)) => read += n,
-                Poll::Ready(Err(e)) => {
-                    if self.conn.transport_failed() == TransportVerdict::Report {
-                        return Poll::Ready(Some(Err(e.into())));
-                    }
-                }
+            if self.poll_timer(cx).is_ready() {
+                self.conn.handle_timeout(Instant::now());
+                continue;
             }
+            self.conn.release_idle_buffers();
+            return Poll::Pending;
         }
     }
 
@@ -283,13 +339,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 return poll;
             }
         }
-        let mut buf = ReadBuf::new(self.conn.receive_buf());
-        ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
-        let n = buf.filled().len();
+        // Inside a frame: straight into the connection's buffer, not zeroed first.
+        let n = ready!(poll_read_buf(
+            Pin::new(&mut self.io),
+            cx,
+            self.conn.receive_reserve()
+        ))?;
         if n > 0 {
             self.conn.handle_timeout(Instant::now());
-            self.conn.receive_commit(n);
         }
+        self.conn.receive_appended();
         Poll::Ready(Ok(n))
     }
 

@@ -16,15 +16,16 @@
 //! same in the blocking adapter and for split halves:
 //!
 //! - [`send`](WebSocketStream::send) (and `Sink::poll_flush`, so `SinkExt::send` and
-//!   `forward`) writes before it returns, unless the message just received was followed by
-//!   another whole frame that is already here ([`Connection::may_defer_flush`]). Then the
-//!   next `recv` returns without waiting, and the output stays queued for the replies to the
-//!   messages that follow.
-//! - Everything queued is written when the driver is about to wait: before a read that would
-//!   block, before sleeping for a timer, and when the queue passes
+//!   `forward`) writes before it returns, unless more received bytes are already here behind
+//!   the message just received ([`Connection::may_defer_flush`]). Then the next `recv` goes on
+//!   from them, and the output stays queued for the replies to the messages that follow.
+//! - Everything queued is written when the driver is about to wait: when a read would block
+//!   (the tokio driver reads first, then writes), before sleeping for a timer, when the work
+//!   budget ([`Config::poll_budget`]) is spent, and when the queue passes
 //!   [`Config::write_buffer_high_water`].
-//! - A reply to the last message of a batch, or to a lone message, is written by its `send`:
-//!   a request-response peer never waits for a cork.
+//! - A reply to the last message of a batch, or to a lone message, is written by its `send`
+//!   (nothing was received behind it), or by the next `recv` before it waits: a
+//!   request-response peer never waits for a cork.
 //! - One deferral per received message: a second `send` after the same `recv` writes.
 //!   [`flush`](WebSocketStream::flush), [`close`](WebSocketStream::close) and
 //!   `Sink::poll_close` always write now. Call `flush` after a `send` if the task will next
@@ -112,8 +113,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// Sends a message: [`write`](Self::write), then a flush that is corked (see
-    /// [Corking](self#corking)): written before this returns unless a further received message
-    /// is already waiting, in which case it goes out with the replies to what follows, in one
+    /// [Corking](self#corking)): written before this returns unless more received bytes are
+    /// already waiting, in which case it goes out with the replies to what follows, in one
     /// write, before the next [`recv`](Self::recv) waits.
     pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         self.write(msg).await?;

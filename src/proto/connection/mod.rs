@@ -209,7 +209,7 @@ pub struct Connection {
     error: Option<Box<ConnectionError>>,
     clock: timers::Clock,
     /// The one flush that may wait ([`Connection::may_defer_flush`]): set when an event is
-    /// handed out with another whole frame already received behind it, spent by that flush.
+    /// handed out with more received bytes behind it, spent by that flush.
     cork: bool,
 }
 
@@ -374,7 +374,7 @@ impl Connection {
             self.process();
         }
         let event = self.events.pop_front();
-        self.cork = event.is_some() && self.holds_next_frame();
+        self.cork = event.is_some() && self.holds_more_input();
         event
     }
 }

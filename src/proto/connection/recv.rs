@@ -130,6 +130,12 @@ impl Connection {
     /// 64 MiB and sends nothing costs one `read_size`. Follow with
     /// [`receive_commit`](Self::receive_commit).
     pub fn receive_buf(&mut self) -> &mut [u8] {
+        let want = self.read_room();
+        self.recv.spare(want)
+    }
+
+    /// How much room the next read gets ([`receive_buf`](Self::receive_buf)).
+    fn read_room(&self) -> usize {
         let mut want = self.config.read_size.max(1);
         if let Some(f) = &self.rx.frame {
             if !self.config.streaming {
@@ -138,7 +144,27 @@ impl Connection {
                 want = want.max(missing.min(grown) as usize);
             }
         }
-        self.recv.spare(want)
+        want
+    }
+
+    /// As [`receive_buf`](Self::receive_buf), for a transport that appends to a `BytesMut`
+    /// (tokio's `poll_read_buf`): the receive buffer, holding just the bytes not yet parsed,
+    /// with the same room reserved but not zeroed. Append what the transport read, then call
+    /// [`receive_appended`](Self::receive_appended). Append nothing else, and remove nothing.
+    pub fn receive_reserve(&mut self) -> &mut BytesMut {
+        let want = self.read_room();
+        self.recv.reserve(want)
+    }
+
+    /// Processes what was appended to [`receive_reserve`](Self::receive_reserve)'s buffer.
+    pub fn receive_appended(&mut self) {
+        let n = self.recv.appended();
+        if !self.is_reading() {
+            self.recv.clear();
+            return;
+        }
+        self.clock.received(n);
+        self.process();
     }
 
     /// Marks `n` bytes of [`receive_buf`](Self::receive_buf) as received and processes them.
@@ -163,21 +189,12 @@ impl Connection {
         self.rx.in_frame() || !self.recv.is_empty()
     }
 
-    /// Whether what was received already holds another whole frame (or an event), so that the
-    /// next [`poll_event`](Self::poll_event) gets further without a read.
-    pub(super) fn holds_next_frame(&self) -> bool {
-        if !self.events.is_empty() {
-            return true;
-        }
-        if self.rx.in_frame() || !matches!(self.phase, Phase::Open | Phase::CloseSent { .. }) {
-            return false;
-        }
-        match FrameHeader::decode(self.recv.data()) {
-            Ok(Some((h, n))) => (self.recv.len() - n) as u64 >= h.payload_len,
-            // A bad header: the next poll fails the connection without reading.
-            Err(_) => true,
-            Ok(None) => false,
-        }
+    /// Whether received bytes (or events) wait behind the event just handed out: the user's
+    /// next `recv` goes on from them, and an adapter writes before it waits for more.
+    pub(super) fn holds_more_input(&self) -> bool {
+        !self.events.is_empty()
+            || (!self.recv.is_empty()
+                && matches!(self.phase, Phase::Open | Phase::CloseSent { .. }))
     }
 
     /// Parses what the receive buffer holds, up to the next event.

@@ -211,11 +211,11 @@ impl Connection {
     }
 
     /// Auto-corking: whether the flush that ends an adapter's `send` may leave the output
-    /// queued for now. True once after each event handed out while the bytes already received
-    /// hold another whole frame (or event): the user's next `recv` returns without waiting, so
-    /// the reply to this message can leave in one write with the replies to the messages that
-    /// follow. The adapter writes everything queued before it next waits (for the transport,
-    /// a timer, or at the budget), so a reply is never held while its connection sleeps.
+    /// queued for now. True once after each event handed out while more received bytes (or
+    /// events) wait behind it: the user's next `recv` goes on from them, so the reply to this
+    /// message can leave in one write with the replies to the messages that follow. The
+    /// adapter writes everything queued before it next waits (a read that would block, a
+    /// timer, the work budget), so a reply is never held while its connection sleeps.
     ///
     /// The allowance is spent by the call: a second send after the same event writes. It is
     /// never given past [`Config::write_buffer_high_water`](crate::Config) or while a large
