@@ -5,7 +5,7 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BIN="$BENCH_DIR/target/release"
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
-ALL_SERVERS="websock-tokio websock-sink websock-tokio-tuned websock-sync tokio-tungstenite fastwebsockets tokio-websockets tcp"
+ALL_SERVERS="websock-tokio websock-sink websock-tokio-tuned websock-sync tokio-tungstenite fastwebsockets tokio-websockets sockudo-ws wtx tcp"
 
 # Builds both binaries in release mode (in bench-echo/target, whatever CARGO_TARGET_DIR says).
 build() {

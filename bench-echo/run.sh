@@ -16,7 +16,7 @@
 #   CASES=full|quick     full: connections {1,100,1000} x payload {16,1024,65536} x depth {1,16}
 #                        quick: connections {1,100} x payload {16,1024} x depth {1,16}
 #                        or an explicit list: CASES="1:16:1 100:1024:16" (connections:payload:depth)
-#   SERVERS="websock-tokio websock-sink websock-tokio-tuned websock-sync tokio-tungstenite fastwebsockets tokio-websockets tcp"
+#   SERVERS="websock-tokio websock-sink websock-tokio-tuned websock-sync tokio-tungstenite fastwebsockets tokio-websockets sockudo-ws wtx tcp"
 #   SERVER_CPU=0 LOADGEN_CPU=1
 #   OUT=bench-echo/results/run-<time>   where raw.tsv and table.md are written
 set -euo pipefail

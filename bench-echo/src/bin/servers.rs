@@ -9,6 +9,8 @@
 //! | `tokio-tungstenite`   | `tokio_tungstenite::accept_async_with_config`, `forward` style       |
 //! | `fastwebsockets`      | `fastwebsockets::WebSocket::after_handshake` + `FragmentCollector`   |
 //! | `tokio-websockets`    | `tokio_websockets::ServerBuilder::accept`, its README's loop         |
+//! | `sockudo-ws`          | `sockudo_ws` handshake + `WebSocketStream`, its README's loop        |
+//! | `wtx`                 | `wtx::web_socket::WebSocketAcceptor`, its example's frame loop       |
 //! | `tcp`                 | the handshake answered by hand, then raw bytes copied back (ceiling) |
 //!
 //! Every server echoes text and binary messages as they came, with no compression, a 64 MiB
@@ -208,6 +210,44 @@ async fn tokio_websockets(tcp: TcpStream) -> Result<(), tokio_websockets::Error>
     .await
 }
 
+/// As sockudo-ws's README and `simple_echo` example write it: a `WebSocketStream` with a
+/// `Config`, `next`, then `SinkExt::send` for each data message. The handshake is the crate's
+/// own (`WebSocketServer::<Http1>::accept_raw`), which keeps bytes read past the request head.
+/// `Config::default()` otherwise: no compression, and its heartbeat (a ping after 30 s without
+/// input, closed after 120 s idle) stays on, as a user gets it.
+async fn sockudo_ws(tcp: TcpStream) -> Result<(), sockudo_ws::Error> {
+    use sockudo_ws::{server::WebSocketServer, Config, Http1, Message};
+    let config = Config::builder().max_payload_length(MAX_MESSAGE).build();
+    let (mut ws, _) = WebSocketServer::<Http1>::new(config)
+        .accept_raw(tcp)
+        .await?;
+    echo_send(&mut ws, |m: &Message| m.is_text() || m.is_binary()).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// wtx: frames, not messages, as its WebSocket server example writes it. `read_frame` collects
+// fragmented messages, answers pings and the close itself; `write_frame` is one vectored write.
+
+async fn wtx(tcp: TcpStream) -> wtx::Result<()> {
+    use wtx::collection::Vector;
+    use wtx::web_socket::{OpCode, WebSocketAcceptor, WebSocketPayloadOrigin};
+    // No compression (`()`) unless one is configured; the limit is per frame.
+    let mut ws = WebSocketAcceptor::default().accept(tcp).await?;
+    ws.set_max_payload_len(MAX_MESSAGE);
+    let (mut common, mut reader, mut writer) = ws.split_mut();
+    let mut buffer = Vector::new();
+    loop {
+        let mut frame = reader
+            .read_frame(&mut buffer, &mut common, WebSocketPayloadOrigin::Adaptive)
+            .await?;
+        match frame.op_code() {
+            OpCode::Binary | OpCode::Text => writer.write_frame(&mut common, &mut frame).await?,
+            OpCode::Close => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // fastwebsockets: its server handshake needs hyper (feature `upgrade`); it is answered here by
 // hand, as for the `tcp` ceiling, and the socket handed over with `after_handshake`.
@@ -297,7 +337,7 @@ fn accept_key(key: &[u8]) -> String {
 
 // ---------------------------------------------------------------------------------------------
 
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 10] = [
     "websock-tokio",
     "websock-sink",
     "websock-tokio-tuned",
@@ -305,6 +345,8 @@ const KINDS: [&str; 8] = [
     "tokio-tungstenite",
     "fastwebsockets",
     "tokio-websockets",
+    "sockudo-ws",
+    "wtx",
     "tcp",
 ];
 
@@ -390,6 +432,8 @@ fn main() {
                 "tokio-websockets" => {
                     tokio::spawn(async move { note_error(tokio_websockets(tcp).await) })
                 }
+                "sockudo-ws" => tokio::spawn(async move { note_error(sockudo_ws(tcp).await) }),
+                "wtx" => tokio::spawn(async move { note_error(wtx(tcp).await) }),
                 _ => tokio::spawn(async move { note_error(tcp_copy(tcp).await) }),
             };
         }
