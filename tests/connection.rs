@@ -1457,3 +1457,36 @@ fn received_messages_are_slices_of_the_bytes_given() {
         vec![Message::binary(&b"hello"[..]), Message::text("world")]
     );
 }
+
+/// `receive_reserve`/`receive_appended`: a frame fed in pieces appended to the connection's own
+/// buffer (as tokio's `poll_read_buf` does) parses as if it came in one piece, after bytes
+/// given with `receive_bytes` started it.
+#[test]
+fn appending_reads_complete_a_frame_started_in_borrowed_bytes() {
+    let mut s = Connection::open(
+        Role::Server,
+        Config::default(),
+        Agreed::default(),
+        Instant::now(),
+    );
+    let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let wire = cf(0x82, &payload);
+    let mut first = bytes::BytesMut::new();
+    first.extend_from_slice(&wire[..1000]);
+    s.receive_bytes(first);
+    assert_eq!(s.poll_event(), None);
+    let mut at = 1000;
+    while at < wire.len() {
+        let buf = s.receive_reserve();
+        let room = buf.capacity() - buf.len();
+        assert!(room > 0);
+        let n = room.min(wire.len() - at).min(7000);
+        buf.extend_from_slice(&wire[at..at + n]);
+        at += n;
+        s.receive_appended();
+    }
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Message(Message::binary(payload)))
+    );
+}

@@ -3,8 +3,10 @@
 //! Input layout: `[flags] [ops...] [wire bytes...]`.
 //! - `flags`: bits 0-3 the number of op bytes that follow; bit 4 streaming mode; bit 5 auto-pong
 //!   off; bit 6 the transport ends (EOF) after the last byte; bit 7 zero-copy I/O: bytes go in
-//!   through `receive_buf`/`receive_commit` and out through `transmit_chunks`/`advance_transmit`
-//!   in short writes, instead of `receive` and `poll_transmit`.
+//!   through `receive_buf`/`receive_commit` and through `receive_bytes` (between frames) or
+//!   `receive_reserve`/`receive_appended` (inside one), chunk by chunk in turn, and out through
+//!   `transmit_chunks`/`advance_transmit` in short writes, instead of `receive` and
+//!   `poll_transmit`.
 //! - an op byte below 0x80 feeds the next chunk of the wire bytes (size `CHUNKS[op & 15]`);
 //!   0x80 and above calls the API: `(op >> 4) & 7` picks the call, `op & 15` its argument.
 //! - wire bytes left after the ops are fed in chunks of the last chunk size (all at once if no
@@ -139,6 +141,8 @@ pub fn run(role: Role, data: &[u8]) {
         conn,
         streaming,
         zero_copy: flags & 0x80 != 0,
+        feeds: 0,
+        block: bytes::BytesMut::new(),
         now,
         http: handshake.then(Vec::new),
         writes: 0,
@@ -177,6 +181,10 @@ struct Harness {
     conn: Connection,
     streaming: bool,
     zero_copy: bool,
+    /// Zero-copy feeds so far: they alternate between the two adapters' ways of reading.
+    feeds: usize,
+    /// The shared read block zero-copy feeds are split off (as the tokio adapter's).
+    block: bytes::BytesMut,
     /// The virtual clock.
     now: Instant,
     /// While the opening handshake's HTTP head is being written: the bytes so far.
@@ -208,12 +216,33 @@ impl Harness {
             self.conn.receive(data);
             return;
         }
+        self.feeds += 1;
         loop {
-            let room = self.conn.receive_buf();
-            assert!(!room.is_empty(), "receive_buf() gave no room");
-            let n = room.len().min(data.len());
-            room[..n].copy_from_slice(&data[..n]);
-            self.conn.receive_commit(n);
+            let n = if self.feeds % 2 == 0 {
+                // The blocking adapter's way: into the connection's initialized room.
+                let room = self.conn.receive_buf();
+                assert!(!room.is_empty(), "receive_buf() gave no room");
+                let n = room.len().min(data.len());
+                room[..n].copy_from_slice(&data[..n]);
+                self.conn.receive_commit(n);
+                n
+            } else if !self.conn.has_partial_input() {
+                // The tokio adapter's way between frames: owned bytes, split off a shared
+                // block, taken without a copy.
+                self.block.extend_from_slice(data);
+                let n = data.len();
+                self.conn.receive_bytes(self.block.split());
+                n
+            } else {
+                // ... and inside a frame: appended to the connection's buffer.
+                let buf = self.conn.receive_reserve();
+                let room = buf.capacity() - buf.len();
+                assert!(room > 0, "receive_reserve() gave no room");
+                let n = room.min(data.len());
+                buf.extend_from_slice(&data[..n]);
+                self.conn.receive_appended();
+                n
+            };
             data = &data[n..];
             if data.is_empty() {
                 break;

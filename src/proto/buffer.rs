@@ -201,7 +201,10 @@ impl SendQueue {
     /// and payload are not copied twice, and a fresh buffer has room for a batch of small
     /// frames (corked replies) without growing.
     fn reserve_tail(&mut self, n: usize) {
-        if self.tail.capacity() - self.tail.len() < n {
+        if self.tail.capacity() == 0 {
+            // The common case after an idle release: one plain allocation.
+            self.tail = BytesMut::with_capacity(n.max(TAIL_MIN));
+        } else if self.tail.capacity() - self.tail.len() < n {
             self.tail.reserve(n.max(TAIL_MIN));
         }
     }
