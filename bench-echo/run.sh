@@ -19,6 +19,7 @@
 #   SERVERS="websock-tokio websock-sink websock-tokio-tuned websock-sync tokio-tungstenite fastwebsockets tokio-websockets sockudo-ws wtx tcp"
 #   SERVER_CPU=0 LOADGEN_CPU=1
 #   OUT=bench-echo/results/run-<time>   where raw.tsv and table.md are written
+#   SECTION=throughput   the BENCHMARKS.md section the table replaces (PUBLISH=0: none)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -82,4 +83,4 @@ for case in $cases; do
 done
 
 table "$raw" "${servers[@]}" | tee "$OUT/table.md"
-publish throughput "$OUT/table.md"
+publish "${SECTION:-throughput}" "$OUT/table.md"
