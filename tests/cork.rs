@@ -185,12 +185,36 @@ fn listener() -> (TcpListener, std::net::SocketAddr) {
     (l, addr)
 }
 
-async fn tokio_accept(
-    l: TcpListener,
-) -> (
-    websock::tokio::WebSocketStream<Counting<tokio::net::TcpStream>>,
-    Arc<AtomicUsize>,
-) {
+type TokioWs = websock::tokio::WebSocketStream<Counting<tokio::net::TcpStream>>;
+type SyncWs = websock::sync::WebSocket<Counting<TcpStream>>;
+
+/// A raw client in its own thread sends `batch` frames in one write, then runs `then` and
+/// hands back its result; the server side returns once all of them are in its socket, with
+/// the write counter at zero after the handshake.
+fn client<T: Send + 'static>(
+    addr: std::net::SocketAddr,
+    batch: usize,
+    then: impl FnOnce(&mut RawClient) -> T + Send + 'static,
+) -> (std::sync::mpsc::Receiver<()>, std::thread::JoinHandle<T>) {
+    let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let mut c = RawClient::connect(addr);
+        c.send_batch(batch);
+        wrote_tx.send(()).unwrap();
+        let out = then(&mut c);
+        // Keep the socket open until the server is done with it.
+        let _ = c.read_frame();
+        out
+    });
+    (wrote_rx, handle)
+}
+
+async fn tokio_server<T: Send + 'static>(
+    batch: usize,
+    then: impl FnOnce(&mut RawClient) -> T + Send + 'static,
+) -> (TokioWs, Arc<AtomicUsize>, std::thread::JoinHandle<T>) {
+    let (l, addr) = listener();
+    let (wrote, handle) = client(addr, batch, then);
     l.set_nonblocking(true).unwrap();
     let l = tokio::net::TcpListener::from_std(l).unwrap();
     let (tcp, _) = l.accept().await.unwrap();
@@ -198,7 +222,42 @@ async fn tokio_accept(
     let (io, writes) = Counting::new(tcp);
     let ws = websock::tokio::accept(io).await.unwrap();
     writes.store(0, Ordering::SeqCst);
-    (ws, writes)
+    tokio::task::spawn_blocking(move || wrote.recv().unwrap())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    (ws, writes, handle)
+}
+
+fn sync_server<T: Send + 'static>(
+    batch: usize,
+    then: impl FnOnce(&mut RawClient) -> T + Send + 'static,
+) -> (SyncWs, Arc<AtomicUsize>, std::thread::JoinHandle<T>) {
+    let (l, addr) = listener();
+    let (wrote, handle) = client(addr, batch, then);
+    let (tcp, _) = l.accept().unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let (io, writes) = Counting::new(tcp);
+    let ws = websock::sync::accept(io).unwrap();
+    writes.store(0, Ordering::SeqCst);
+    wrote.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    (ws, writes, handle)
+}
+
+/// Waits for a client thread from an async test without blocking the runtime.
+async fn join<T: Send + 'static>(handle: std::thread::JoinHandle<T>) -> T {
+    tokio::task::spawn_blocking(move || handle.join().unwrap())
+        .await
+        .unwrap()
+}
+
+/// The first `n` frames the client reads, their payloads (fewer if it waited 5 s in vain).
+fn read_payloads(c: &mut RawClient, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map_while(|_| c.read_frame().ok())
+        .map(|f| f.1)
+        .collect()
 }
 
 const BATCH: usize = 16;
@@ -206,20 +265,7 @@ const BATCH: usize = 16;
 /// The README's loop: sixteen messages that arrived in one read are answered in one write.
 #[tokio::test(flavor = "current_thread")]
 async fn tokio_readme_loop_answers_a_batch_in_one_write() {
-    let (l, addr) = listener();
-    let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
-    let client = std::thread::spawn(move || {
-        let mut c = RawClient::connect(addr);
-        c.send_batch(BATCH);
-        wrote_tx.send(()).unwrap();
-        c.expect_echoes(0..BATCH);
-    });
-    let (mut ws, writes) = tokio_accept(l).await;
-    // All sixteen are in the socket before the first read.
-    tokio::task::spawn_blocking(move || wrote_rx.recv().unwrap())
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (mut ws, writes, client) = tokio_server(BATCH, |c| c.expect_echoes(0..BATCH)).await;
     for _ in 0..BATCH {
         let msg = ws.recv().await.unwrap().unwrap();
         ws.send(msg).await.unwrap();
@@ -229,27 +275,14 @@ async fn tokio_readme_loop_answers_a_batch_in_one_write() {
         1,
         "sixteen replies, one write"
     );
-    tokio::task::spawn_blocking(move || client.join().unwrap())
-        .await
-        .unwrap();
+    drop(ws);
+    join(client).await;
 }
 
 /// The same through `StreamExt::next` and `SinkExt::send`.
 #[tokio::test(flavor = "current_thread")]
 async fn tokio_sink_style_answers_a_batch_in_one_write() {
-    let (l, addr) = listener();
-    let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
-    let client = std::thread::spawn(move || {
-        let mut c = RawClient::connect(addr);
-        c.send_batch(BATCH);
-        wrote_tx.send(()).unwrap();
-        c.expect_echoes(0..BATCH);
-    });
-    let (mut ws, writes) = tokio_accept(l).await;
-    tokio::task::spawn_blocking(move || wrote_rx.recv().unwrap())
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (mut ws, writes, client) = tokio_server(BATCH, |c| c.expect_echoes(0..BATCH)).await;
     for _ in 0..BATCH {
         let msg = ws.next().await.unwrap().unwrap();
         SinkExt::send(&mut ws, msg).await.unwrap();
@@ -259,54 +292,36 @@ async fn tokio_sink_style_answers_a_batch_in_one_write() {
         1,
         "sixteen replies, one write"
     );
-    tokio::task::spawn_blocking(move || client.join().unwrap())
-        .await
-        .unwrap();
+    drop(ws);
+    join(client).await;
 }
 
 /// No added latency: a reply to a lone message reaches the peer while the server's task does
 /// nothing more with the WebSocket.
 #[tokio::test(flavor = "current_thread")]
 async fn tokio_lone_reply_is_written_by_its_send() {
-    let (l, addr) = listener();
-    let (got_tx, got_rx) = oneshot::channel::<io::Result<(u8, Vec<u8>)>>();
-    std::thread::spawn(move || {
-        let mut c = RawClient::connect(addr);
-        c.send_batch(1);
+    let (got_tx, got_rx) = oneshot::channel();
+    let (mut ws, writes, _client) = tokio_server(1, move |c| {
         let _ = got_tx.send(c.read_frame());
-        // Keep the socket open until the server is done.
-        let _ = c.read_frame();
-    });
-    let (mut ws, writes) = tokio_accept(l).await;
+    })
+    .await;
     let msg = ws.recv().await.unwrap().unwrap();
     ws.send(msg).await.unwrap();
     assert_eq!(writes.load(Ordering::SeqCst), 1);
     // The WebSocket is not polled again until the client has its echo (or gave up).
     let (op, payload) = got_rx.await.unwrap().expect("the reply never left");
     assert_eq!((op, &payload[..]), (2, &b"msg-0"[..]));
-    drop(ws);
 }
 
 /// One deferral per received message: with another message already here, the first reply
 /// may wait, but a second `send` writes both, with no further `recv`.
 #[tokio::test(flavor = "current_thread")]
 async fn tokio_second_send_after_one_recv_writes() {
-    let (l, addr) = listener();
-    let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
-    let (got_tx, got_rx) = oneshot::channel::<Vec<Vec<u8>>>();
-    std::thread::spawn(move || {
-        let mut c = RawClient::connect(addr);
-        c.send_batch(2);
-        wrote_tx.send(()).unwrap();
-        let got = (0..2).map_while(|_| c.read_frame().ok()).map(|f| f.1);
-        let _ = got_tx.send(got.collect());
-        let _ = c.read_frame();
-    });
-    let (mut ws, writes) = tokio_accept(l).await;
-    tokio::task::spawn_blocking(move || wrote_rx.recv().unwrap())
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (got_tx, got_rx) = oneshot::channel();
+    let (mut ws, writes, _client) = tokio_server(2, move |c| {
+        let _ = got_tx.send(read_payloads(c, 2));
+    })
+    .await;
     let first = ws.recv().await.unwrap().unwrap();
     assert!(ws.connection().has_partial_input(), "msg-1 is already here");
     ws.send(websock::Message::binary(&b"reply-a"[..]))
@@ -317,62 +332,38 @@ async fn tokio_second_send_after_one_recv_writes() {
     assert_eq!(writes.load(Ordering::SeqCst), 1);
     let got = got_rx.await.unwrap();
     assert_eq!(got, vec![b"reply-a".to_vec(), b"msg-0".to_vec()]);
-    drop(ws);
 }
 
 /// `flush` writes now, even with input pending.
 #[tokio::test(flavor = "current_thread")]
 async fn tokio_flush_writes_now() {
-    let (l, addr) = listener();
-    let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
-    let (got_tx, got_rx) = oneshot::channel::<io::Result<(u8, Vec<u8>)>>();
-    std::thread::spawn(move || {
-        let mut c = RawClient::connect(addr);
-        c.send_batch(2);
-        wrote_tx.send(()).unwrap();
+    let (got_tx, got_rx) = oneshot::channel();
+    let (mut ws, _writes, _client) = tokio_server(2, move |c| {
         let _ = got_tx.send(c.read_frame());
-        let _ = c.read_frame();
-    });
-    let (mut ws, _writes) = tokio_accept(l).await;
-    tokio::task::spawn_blocking(move || wrote_rx.recv().unwrap())
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    })
+    .await;
     let first = ws.recv().await.unwrap().unwrap();
     ws.send(first).await.unwrap();
     ws.flush().await.unwrap();
     let (_, payload) = got_rx.await.unwrap().expect("flush did not write");
     assert_eq!(payload, b"msg-0");
-    drop(ws);
 }
 
-fn sync_accept(
-    l: TcpListener,
-) -> (
-    websock::sync::WebSocket<Counting<TcpStream>>,
-    Arc<AtomicUsize>,
-) {
-    let (tcp, _) = l.accept().unwrap();
-    tcp.set_nodelay(true).unwrap();
-    let (io, writes) = Counting::new(tcp);
-    let ws = websock::sync::accept(io).unwrap();
-    writes.store(0, Ordering::SeqCst);
-    (ws, writes)
+/// A corked reply is not lost when the WebSocket is dropped before the next `recv`.
+#[tokio::test(flavor = "current_thread")]
+async fn tokio_corked_reply_is_written_on_drop() {
+    let (mut ws, writes, client) = tokio_server(2, |c| c.read_frame().map(|f| f.1)).await;
+    let first = ws.recv().await.unwrap().unwrap();
+    ws.send(first).await.unwrap();
+    assert_eq!(writes.load(Ordering::SeqCst), 0, "corked: msg-1 is pending");
+    drop(ws);
+    let payload = join(client).await.expect("the corked reply was lost");
+    assert_eq!(payload, b"msg-0");
 }
 
 #[test]
 fn sync_readme_loop_answers_a_batch_in_one_write() {
-    let (l, addr) = listener();
-    let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
-    let client = std::thread::spawn(move || {
-        let mut c = RawClient::connect(addr);
-        c.send_batch(BATCH);
-        wrote_tx.send(()).unwrap();
-        c.expect_echoes(0..BATCH);
-    });
-    let (mut ws, writes) = sync_accept(l);
-    wrote_rx.recv().unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    let (mut ws, writes, client) = sync_server(BATCH, |c| c.expect_echoes(0..BATCH));
     for _ in 0..BATCH {
         let msg = ws.recv().unwrap();
         ws.send(msg).unwrap();
@@ -382,46 +373,28 @@ fn sync_readme_loop_answers_a_batch_in_one_write() {
         1,
         "sixteen replies, one write"
     );
+    drop(ws);
     client.join().unwrap();
 }
 
 #[test]
 fn sync_lone_reply_is_written_by_its_send() {
-    let (l, addr) = listener();
     let (got_tx, got_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut c = RawClient::connect(addr);
-        c.send_batch(1);
+    let (mut ws, _writes, _client) = sync_server(1, move |c| {
         let _ = got_tx.send(c.read_frame());
-        let _ = c.read_frame();
     });
-    let (mut ws, _writes) = sync_accept(l);
     let msg = ws.recv().unwrap();
     ws.send(msg).unwrap();
     let (op, payload) = got_rx.recv().unwrap().expect("the reply never left");
     assert_eq!((op, &payload[..]), (2, &b"msg-0"[..]));
-    drop(ws);
 }
 
 #[test]
 fn sync_second_send_after_one_recv_writes() {
-    let (l, addr) = listener();
-    let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
     let (got_tx, got_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut c = RawClient::connect(addr);
-        c.send_batch(2);
-        wrote_tx.send(()).unwrap();
-        let got: Vec<Vec<u8>> = (0..2)
-            .map_while(|_| c.read_frame().ok())
-            .map(|f| f.1)
-            .collect();
-        let _ = got_tx.send(got);
-        let _ = c.read_frame();
+    let (mut ws, writes, _client) = sync_server(2, move |c| {
+        let _ = got_tx.send(read_payloads(c, 2));
     });
-    let (mut ws, writes) = sync_accept(l);
-    wrote_rx.recv().unwrap();
-    std::thread::sleep(Duration::from_millis(50));
     let first = ws.recv().unwrap();
     ws.send(websock::Message::binary(&b"reply-a"[..])).unwrap();
     assert_eq!(writes.load(Ordering::SeqCst), 0, "corked: msg-1 is pending");
@@ -431,48 +404,12 @@ fn sync_second_send_after_one_recv_writes() {
         got_rx.recv().unwrap(),
         vec![b"reply-a".to_vec(), b"msg-0".to_vec()]
     );
-    drop(ws);
-}
-
-/// A corked reply is not lost when the WebSocket is dropped before the next `recv`.
-#[tokio::test(flavor = "current_thread")]
-async fn tokio_corked_reply_is_written_on_drop() {
-    let (l, addr) = listener();
-    let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
-    let (got_tx, got_rx) = oneshot::channel::<io::Result<(u8, Vec<u8>)>>();
-    std::thread::spawn(move || {
-        let mut c = RawClient::connect(addr);
-        c.send_batch(2);
-        wrote_tx.send(()).unwrap();
-        let _ = got_tx.send(c.read_frame());
-    });
-    let (mut ws, writes) = tokio_accept(l).await;
-    tokio::task::spawn_blocking(move || wrote_rx.recv().unwrap())
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let first = ws.recv().await.unwrap().unwrap();
-    ws.send(first).await.unwrap();
-    assert_eq!(writes.load(Ordering::SeqCst), 0, "corked: msg-1 is pending");
-    drop(ws);
-    let (_, payload) = got_rx.await.unwrap().expect("the corked reply was lost");
-    assert_eq!(payload, b"msg-0");
 }
 
 #[test]
 fn sync_corked_reply_is_written_on_drop() {
     for split in [false, true] {
-        let (l, addr) = listener();
-        let (wrote_tx, wrote_rx) = std::sync::mpsc::channel();
-        let client = std::thread::spawn(move || {
-            let mut c = RawClient::connect(addr);
-            c.send_batch(2);
-            wrote_tx.send(()).unwrap();
-            c.read_frame().expect("the corked reply was lost").1
-        });
-        let (mut ws, writes) = sync_accept(l);
-        wrote_rx.recv().unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        let (mut ws, writes, client) = sync_server(2, |c| c.read_frame().map(|f| f.1));
         let first = ws.recv().unwrap();
         ws.send(first).unwrap();
         assert_eq!(writes.load(Ordering::SeqCst), 0, "corked: msg-1 is pending");
@@ -483,6 +420,7 @@ fn sync_corked_reply_is_written_on_drop() {
         } else {
             drop(ws);
         }
-        assert_eq!(client.join().unwrap(), b"msg-0");
+        let payload = client.join().unwrap().expect("the corked reply was lost");
+        assert_eq!(payload, b"msg-0", "split: {split}");
     }
 }
