@@ -424,3 +424,56 @@ fn sync_corked_reply_is_written_on_drop() {
         assert_eq!(payload, b"msg-0", "split: {split}");
     }
 }
+
+/// A client's first `send` after the handshake is written at once, even when the server's
+/// first message came in the same read as its 101: the user has answered nothing yet.
+#[tokio::test(flavor = "current_thread")]
+async fn tokio_first_send_after_open_is_not_corked() {
+    use std::io::BufRead;
+    let (l, addr) = listener();
+    let (got_tx, got_rx) = oneshot::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+        let mut key = String::new();
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            if let Some(k) = line.strip_prefix("Sec-WebSocket-Key: ") {
+                key = k.trim().to_string();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let accept = websock::proto::handshake::header::accept_key(key.as_bytes());
+        // The 101 and a greeting in one write.
+        let mut out = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        )
+        .into_bytes();
+        out.extend_from_slice(&[0x81, 2, b'h', b'i']);
+        s.write_all(&out).unwrap();
+        // The client's frame: masked, "yo".
+        let mut frame = [0u8; 8];
+        let got = r.read_exact(&mut frame).map(|()| {
+            let key = [frame[2], frame[3], frame[4], frame[5]];
+            vec![frame[6] ^ key[0], frame[7] ^ key[1]]
+        });
+        let _ = got_tx.send(got);
+        let _ = r.read(&mut [0u8; 1]);
+    });
+    let mut ws = websock::tokio::connect(&format!("ws://{addr}/"))
+        .await
+        .unwrap();
+    ws.send(websock::Message::text("yo")).await.unwrap();
+    // Not polled again until the server has the frame (or gave up).
+    let got = got_rx.await.unwrap().expect("the first send never left");
+    assert_eq!(got, b"yo");
+    assert_eq!(
+        ws.recv().await.unwrap().unwrap(),
+        websock::Message::text("hi")
+    );
+}

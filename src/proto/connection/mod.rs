@@ -374,7 +374,10 @@ impl Connection {
             self.process();
         }
         let event = self.events.pop_front();
-        self.cork = event.is_some() && self.holds_more_input();
+        // Only a message (or piece of one) can have a reply worth holding: after `Open`, the
+        // user's first send is not an answer to anything.
+        self.cork = matches!(event, Some(Event::Message(_) | Event::Fragment(_)))
+            && self.holds_more_input();
         event
     }
 }
