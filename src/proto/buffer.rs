@@ -171,8 +171,13 @@ impl RecvBuf {
 /// more than the odd extra write saves.
 pub const MAX_IOV: usize = 32;
 
-/// Payloads up to this size are copied next to their header; larger ones go out as their own
-/// chunk so that a server never copies a big payload.
+/// A frame's own payload up to this size is copied next to its header: one allocation and one
+/// slice to write, cheaper than a chunk of its own (a shared buffer, a queue entry, another
+/// slice), and the received bytes it came from are let go at once.
+const FRAME_COPY_THRESHOLD: usize = 2048;
+
+/// Other payloads (frames prepared once for many connections) up to this size are copied;
+/// larger ones go out as their own chunk, shared, so that a server never copies a big payload.
 const COPY_THRESHOLD: usize = 512;
 
 /// The packing buffer's smallest allocation (a batch of small frames fits).
@@ -212,7 +217,7 @@ impl SendQueue {
     /// Appends a frame: its header, then its payload (copied next to the header only when
     /// small).
     pub fn push_frame(&mut self, head: &[u8], payload: Bytes) {
-        if payload.len() <= COPY_THRESHOLD {
+        if payload.len() <= FRAME_COPY_THRESHOLD {
             self.reserve_tail(head.len() + payload.len());
             self.push_copy(head);
             self.push_copy(&payload);

@@ -21,10 +21,11 @@ use tokio_util::io::poll_read_buf;
 /// The per-thread read block: every connection the thread drives reads into it between
 /// frames, and each read is split off it, so the messages parsed from a read are slices of the
 /// block (no allocation or copy per message). A block is reused once every message cut from
-/// it is dropped; a new one is taken when it is not.
-const BLOCK_SIZE: usize = 64 << 10;
-/// Below this much room left, the block is renewed before a read.
-const BLOCK_MIN_ROOM: usize = 16 << 10;
+/// it is dropped; a new one is taken when it is not. 128 KiB: a 64 KiB message and its header
+/// fit in one read, so it is not copied out of a partial read.
+const BLOCK_SIZE: usize = 128 << 10;
+/// Below this much room left, the block is renewed (reclaimed, or replaced) before a read.
+const BLOCK_MIN_ROOM: usize = 64 << 10;
 thread_local! {
     static BLOCK: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }

@@ -6,7 +6,7 @@
 //! `tokio::time::Sleep` for the next deadline, buffers released whenever a read would block.
 //! Every protocol decision is the core's. [`WebSocketStream::split`] gives halves for two tasks.
 //!
-//! Received messages are slices of a per-thread read block (64 KiB, reused once every message
+//! Received messages are slices of a per-thread read block (128 KiB, reused once every message
 //! cut from it is dropped): no allocation or copy per message. A message kept for long keeps
 //! its block; `Bytes::copy_from_slice` keeps only its own bytes.
 //!
