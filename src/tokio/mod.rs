@@ -50,7 +50,7 @@ mod tls;
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use ::tokio::io::{AsyncRead, AsyncWrite};
@@ -89,8 +89,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     }
 
     /// The next message (`None` once the connection is over). See [`Stream`].
-    pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
-        poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    pub fn recv(&mut self) -> impl Future<Output = Option<Result<Message, Error>>> + '_ {
+        poll_fn(move |cx| Pin::new(&mut *self).poll_next(cx))
     }
 
     /// The next event of the connection, handshake events included (use this in streaming
@@ -116,15 +116,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// [Corking](self#corking)): written before this returns unless more received bytes are
     /// already waiting, in which case it goes out with the replies to what follows, in one
     /// write, before the next [`recv`](Self::recv) waits.
-    pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
-        self.write(msg).await?;
-        poll_fn(|cx| self.driver.poll_flush_corked(cx)).await
+    pub fn send(
+        &mut self,
+        msg: impl Into<Message>,
+    ) -> impl Future<Output = Result<(), Error>> + '_ {
+        // Written out rather than `async fn`: the future holds the stream and the message and
+        // nothing else (48 bytes, against 200 for the nested `async fn`s), and it lives in
+        // every task that runs the README loop.
+        let mut msg = Some(msg.into());
+        poll_fn(move |cx| {
+            if msg.is_some() {
+                ready!(self.driver.poll_ready(cx))?;
+                if let Some(msg) = msg.take() {
+                    self.driver.conn.send(msg)?;
+                }
+            }
+            self.driver.poll_flush_corked(cx)
+        })
     }
 
     /// Queues a message, after waiting while over [`Config::write_buffer_high_water`].
-    pub async fn write(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
-        poll_fn(|cx| self.driver.poll_ready(cx)).await?;
-        Ok(self.driver.conn.send(msg.into())?)
+    pub fn write(
+        &mut self,
+        msg: impl Into<Message>,
+    ) -> impl Future<Output = Result<(), Error>> + '_ {
+        let mut msg = Some(msg.into());
+        poll_fn(move |cx| {
+            ready!(self.driver.poll_ready(cx))?;
+            if let Some(msg) = msg.take() {
+                self.driver.conn.send(msg)?;
+            }
+            Poll::Ready(Ok(()))
+        })
     }
 
     /// Sends a message encoded once for many connections ([`PreparedMessage`]), with the same

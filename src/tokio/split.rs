@@ -3,10 +3,10 @@
 //! I/O object gets a waker that wakes both halves: neither can strand the other's task.
 #![forbid(unsafe_code)]
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{ready, Context, Poll, Wake, Waker};
 
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use futures_core::Stream;
@@ -82,20 +82,40 @@ pub struct Reader<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
     /// Sends a message (waits while the output is over the high-water mark) and flushes,
     /// corked as [`WebSocketStream::send`](super::WebSocketStream::send).
-    pub async fn send(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
-        self.write(msg).await?;
-        poll_fn(|cx| {
-            self.shared
-                .with(cx, WRITER, |d, cx| d.poll_flush_corked(cx))
+    pub fn send(
+        &mut self,
+        msg: impl Into<Message>,
+    ) -> impl Future<Output = Result<(), Error>> + '_ {
+        // Written out rather than `async fn`, as `WebSocketStream::send`: a small future.
+        let mut msg = Some(msg.into());
+        poll_fn(move |cx| {
+            self.shared.with(cx, WRITER, |d, cx| {
+                if msg.is_some() {
+                    ready!(d.poll_ready(cx))?;
+                    if let Some(msg) = msg.take() {
+                        d.conn.send(msg)?;
+                    }
+                }
+                d.poll_flush_corked(cx)
+            })
         })
-        .await
     }
 
     /// Queues a message (after waiting while the output is over the high-water mark).
-    pub async fn write(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
-        let msg = msg.into();
-        poll_fn(|cx| self.shared.with(cx, WRITER, |d, cx| d.poll_ready(cx))).await?;
-        Ok(lock(&self.shared.driver).conn.send(msg)?)
+    pub fn write(
+        &mut self,
+        msg: impl Into<Message>,
+    ) -> impl Future<Output = Result<(), Error>> + '_ {
+        let mut msg = Some(msg.into());
+        poll_fn(move |cx| {
+            self.shared.with(cx, WRITER, |d, cx| {
+                ready!(d.poll_ready(cx))?;
+                if let Some(msg) = msg.take() {
+                    d.conn.send(msg)?;
+                }
+                Poll::Ready(Ok(()))
+            })
+        })
     }
 
     /// Writes everything queued, now.
@@ -122,8 +142,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Reader<S> {
     /// The next message (`None` once the connection is over).
-    pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
-        poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    pub fn recv(&mut self) -> impl Future<Output = Option<Result<Message, Error>>> + '_ {
+        poll_fn(move |cx| Pin::new(&mut *self).poll_next(cx))
     }
 
     /// The next event (use this in streaming mode).

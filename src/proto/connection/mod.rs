@@ -4,13 +4,14 @@
 //! Split by concern: [`state`](self) holds the stored state and every transition between states
 //! (one table), `handshake` the opening handshake in both roles, `recv` frame parsing and message
 //! assembly, `send` the send API and the output queue, `prepared` messages encoded once for
-//! many connections, `timers` the clock and the timers. It never does I/O, never reads a clock
-//! and never uses a global random number generator.
+//! many connections, `timers` the clock and the timers, `events` the events not yet handed
+//! out. It never does I/O, never reads a clock and never uses a global random number generator.
 #![forbid(unsafe_code)]
 
 #[allow(unused_imports)]
 use crate::proto::prelude::*;
 
+mod events;
 mod handshake;
 mod prepared;
 mod recv;
@@ -19,7 +20,6 @@ mod state;
 mod timers;
 
 use crate::proto::time::Instant;
-use alloc::collections::VecDeque;
 use core::fmt;
 
 use bytes::Bytes;
@@ -199,7 +199,7 @@ pub struct Connection {
     codec: Codec,
     recv: RecvBuf,
     rx: recv::Receiver,
-    events: VecDeque<Event>,
+    events: events::EventQueue,
     tx: SendQueue,
     tx_msg: Option<send::TxMessage>,
     /// A large compressed message still being compressed, a budget at a time.
@@ -238,7 +238,7 @@ impl Connection {
             codec: Codec::default(),
             recv: RecvBuf::default(),
             rx: recv::Receiver::default(),
-            events: VecDeque::new(),
+            events: events::EventQueue::default(),
             tx: SendQueue::default(),
             tx_msg: None,
             tx_deferred: None,
