@@ -237,3 +237,50 @@ fn stops_reading(deflate: bool) {
         assert!(took < Duration::from_secs(10), "{took:?}");
     }
 }
+
+/// The futures of the README loop live in every connection's task: they hold the stream and
+/// the message and little else, and can be spawned on a multi-thread runtime.
+#[tokio::test]
+async fn readme_loop_futures_are_small_and_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let request = ClientRequest::new("ws://localhost/").unwrap();
+    let conn = websock::Connection::client(request, config(), std::time::Instant::now()).unwrap();
+    let mut ws = websock::tokio::WebSocketStream::from_connection(tcp, conn);
+    let stream = std::mem::size_of_val(&ws);
+    {
+        let send = ws.send(Message::text("x"));
+        assert_send(&send);
+        assert!(
+            std::mem::size_of_val(&send) <= 64,
+            "send: {}",
+            std::mem::size_of_val(&send)
+        );
+    }
+    {
+        let write = ws.write(Message::text("x"));
+        assert!(std::mem::size_of_val(&write) <= 64);
+    }
+    {
+        let recv = ws.recv();
+        assert_send(&recv);
+        assert!(std::mem::size_of_val(&recv) <= 16);
+    }
+    let readme_loop = async move {
+        while let Some(Ok(m)) = ws.recv().await {
+            if m.is_data() {
+                ws.send(m).await?;
+            }
+        }
+        Ok::<_, Error>(())
+    };
+    assert_send(&readme_loop);
+    let size = std::mem::size_of_val(&readme_loop);
+    assert!(
+        size <= stream + 192,
+        "README loop {size} for a {stream}-byte stream"
+    );
+}

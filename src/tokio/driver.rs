@@ -36,6 +36,8 @@ pub(crate) struct Driver<S> {
     pub(crate) conn: Connection,
     pub(crate) trace: Trace,
     sleep: Option<Pin<Box<Sleep>>>,
+    /// The core's deadline `sleep` is set for.
+    armed_for: crate::proto::time::Instant,
     /// The waker `sleep` was last registered with (while it is pending).
     timer_waker: Option<Waker>,
     shutdown_pending: bool,
@@ -79,6 +81,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             trace: Trace::new(&conn),
             conn,
             sleep: None,
+            armed_for: crate::proto::time::Instant::default(),
             timer_waker: None,
             shutdown_pending: false,
             unflushed: false,
@@ -187,28 +190,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// message) keeps the sleep where it was, and an early wake-up re-arms it, so the timer
     /// wheel is touched about once per timeout period rather than once per message.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(at) = self.conn.poll_timeout() else {
+        let Some(deadline) = self.conn.poll_timeout() else {
             return Poll::Pending;
         };
-        let at = ::tokio::time::Instant::from_std(at.to_std());
+        if let Some(sleep) = &self.sleep {
+            if deadline >= self.armed_for
+                && !sleep.is_elapsed()
+                && self
+                    .timer_waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                // Armed no later than needed and registered with this task's waker: polling it
+                // again would change nothing (checked on the core's clock, with no conversion).
+                return Poll::Pending;
+            }
+        }
+        let at = ::tokio::time::Instant::from_std(deadline.to_std());
         let sleep = match &mut self.sleep {
             Some(sleep) => {
                 if at < sleep.deadline() {
                     sleep.as_mut().reset(at);
+                    self.armed_for = deadline;
                     self.timer_waker = None;
-                } else if !sleep.is_elapsed()
-                    && self
-                        .timer_waker
-                        .as_ref()
-                        .is_some_and(|w| w.will_wake(cx.waker()))
-                {
-                    // Armed no later than needed and registered with this task's waker:
-                    // polling it again would change nothing.
-                    return Poll::Pending;
                 }
                 sleep
             }
-            None => self.sleep.insert(Box::pin(sleep_until(at))),
+            None => {
+                self.armed_for = deadline;
+                self.sleep.insert(Box::pin(sleep_until(at)))
+            }
         };
         loop {
             if sleep.as_mut().poll(cx).is_pending() {
@@ -220,6 +231,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 return Poll::Ready(());
             }
             sleep.as_mut().reset(at);
+            self.armed_for = deadline;
         }
     }
 

@@ -45,7 +45,7 @@ mod tests {
     use bytes::Bytes;
 
     fn msg(n: u8) -> Event {
-        Event::Message(Message::Binary(Bytes::from(vec![n])))
+        Event::Message(Message::Binary(Bytes::copy_from_slice(&[n])))
     }
 
     #[test]
