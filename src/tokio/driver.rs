@@ -365,6 +365,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         Poll::Ready(Ok(n))
     }
 
+    /// One poll of a `send` (`flush`: then the corked flush) or a `write`: waits while the
+    /// output is over the high-water mark, then queues `msg` (taken once).
+    pub(crate) fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        msg: &mut Option<Message>,
+        flush: bool,
+    ) -> Poll<Result<(), Error>> {
+        if msg.is_some() {
+            ready!(self.poll_ready(cx))?;
+            if let Some(msg) = msg.take() {
+                self.conn.send(msg)?;
+            }
+        }
+        if flush {
+            self.poll_flush_corked(cx)
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    }
+
     /// Backpressure: ready once the unwritten output is under the high-water mark and no large
     /// message is still being compressed.
     pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

@@ -6,7 +6,7 @@
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{ready, Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use futures_core::Stream;
@@ -89,15 +89,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
         // Written out rather than `async fn`, as `WebSocketStream::send`: a small future.
         let mut msg = Some(msg.into());
         poll_fn(move |cx| {
-            self.shared.with(cx, WRITER, |d, cx| {
-                if msg.is_some() {
-                    ready!(d.poll_ready(cx))?;
-                    if let Some(msg) = msg.take() {
-                        d.conn.send(msg)?;
-                    }
-                }
-                d.poll_flush_corked(cx)
-            })
+            self.shared
+                .with(cx, WRITER, |d, cx| d.poll_send(cx, &mut msg, true))
         })
     }
 
@@ -108,13 +101,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
     ) -> impl Future<Output = Result<(), Error>> + '_ {
         let mut msg = Some(msg.into());
         poll_fn(move |cx| {
-            self.shared.with(cx, WRITER, |d, cx| {
-                ready!(d.poll_ready(cx))?;
-                if let Some(msg) = msg.take() {
-                    d.conn.send(msg)?;
-                }
-                Poll::Ready(Ok(()))
-            })
+            self.shared
+                .with(cx, WRITER, |d, cx| d.poll_send(cx, &mut msg, false))
         })
     }
 
