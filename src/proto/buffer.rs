@@ -68,9 +68,9 @@ impl RecvBuf {
     }
 
     /// The buffer itself, holding just the received bytes, with room reserved for at least
-    /// `min` more (not initialized): for a transport that appends to a `BytesMut` (tokio's
-    /// `poll_read_buf`). Borrowed bytes move into an allocation of their own, sized for them
-    /// and the room, in one copy. Follow with [`appended`](Self::appended).
+    /// `min` more (not initialized): for a transport that appends to a `BytesMut` (a `BufMut`
+    /// read into spare capacity). Borrowed bytes move into an allocation of their own, sized
+    /// for them and the room, in one copy. Follow with [`appended`](Self::appended).
     pub fn reserve(&mut self, min: usize) -> &mut BytesMut {
         if core::mem::take(&mut self.borrowed) {
             let mut own = BytesMut::with_capacity(self.filled + min);

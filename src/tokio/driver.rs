@@ -193,32 +193,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         let Some(deadline) = self.conn.poll_timeout() else {
             return Poll::Pending;
         };
-        if let Some(sleep) = &self.sleep {
-            if deadline >= self.armed_for
-                && !sleep.is_elapsed()
-                && self
-                    .timer_waker
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()))
-            {
-                // Armed no later than needed and registered with this task's waker: polling it
-                // again would change nothing (checked on the core's clock, with no conversion).
-                return Poll::Pending;
-            }
-        }
-        let at = ::tokio::time::Instant::from_std(deadline.to_std());
+        let to_tokio =
+            |at: crate::proto::time::Instant| ::tokio::time::Instant::from_std(at.to_std());
+        let registered = self
+            .timer_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()));
+        // Compared on the core's clock (`armed_for`): no conversion on the per-message path.
         let sleep = match &mut self.sleep {
-            Some(sleep) => {
-                if at < sleep.deadline() {
-                    sleep.as_mut().reset(at);
-                    self.armed_for = deadline;
-                    self.timer_waker = None;
+            Some(sleep) if deadline >= self.armed_for => {
+                if registered && !sleep.is_elapsed() {
+                    // Armed no later than needed and registered with this task's waker:
+                    // polling it again would change nothing.
+                    return Poll::Pending;
                 }
+                sleep
+            }
+            Some(sleep) => {
+                sleep.as_mut().reset(to_tokio(deadline));
+                self.armed_for = deadline;
+                self.timer_waker = None;
                 sleep
             }
             None => {
                 self.armed_for = deadline;
-                self.sleep.insert(Box::pin(sleep_until(at)))
+                self.sleep.insert(Box::pin(sleep_until(to_tokio(deadline))))
             }
         };
         loop {
@@ -227,10 +226,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 return Poll::Pending;
             }
             self.timer_waker = None;
-            if sleep.deadline() >= at {
+            if self.armed_for >= deadline {
                 return Poll::Ready(());
             }
-            sleep.as_mut().reset(at);
+            // It fired for an earlier deadline that has since moved later: wait for this one.
+            sleep.as_mut().reset(to_tokio(deadline));
             self.armed_for = deadline;
         }
     }

@@ -120,11 +120,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         &mut self,
         msg: impl Into<Message>,
     ) -> impl Future<Output = Result<(), Error>> + '_ {
-        // Written out rather than `async fn`: the future holds the stream and the message and
-        // nothing else (56 bytes, against 200 for the nested `async fn`s), and it lives in
-        // every task that runs the README loop.
-        let mut msg = Some(msg.into());
-        poll_fn(move |cx| self.driver.poll_send(cx, &mut msg, true))
+        self.queue(msg.into(), true)
     }
 
     /// Queues a message, after waiting while over [`Config::write_buffer_high_water`].
@@ -132,8 +128,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         &mut self,
         msg: impl Into<Message>,
     ) -> impl Future<Output = Result<(), Error>> + '_ {
-        let mut msg = Some(msg.into());
-        poll_fn(move |cx| self.driver.poll_send(cx, &mut msg, false))
+        self.queue(msg.into(), false)
+    }
+
+    /// `send` (`flush`) or `write`, written out rather than `async fn`: the future holds the
+    /// stream and the message and nothing else (56 bytes, against 200 for the nested
+    /// `async fn`s), and it lives in every task that runs the README loop.
+    fn queue(&mut self, msg: Message, flush: bool) -> impl Future<Output = Result<(), Error>> + '_ {
+        let mut msg = Some(msg);
+        poll_fn(move |cx| self.driver.poll_send(cx, &mut msg, flush))
     }
 
     /// Sends a message encoded once for many connections ([`PreparedMessage`]), with the same

@@ -86,12 +86,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
         &mut self,
         msg: impl Into<Message>,
     ) -> impl Future<Output = Result<(), Error>> + '_ {
-        // Written out rather than `async fn`, as `WebSocketStream::send`: a small future.
-        let mut msg = Some(msg.into());
-        poll_fn(move |cx| {
-            self.shared
-                .with(cx, WRITER, |d, cx| d.poll_send(cx, &mut msg, true))
-        })
+        self.queue(msg.into(), true)
     }
 
     /// Queues a message (after waiting while the output is over the high-water mark).
@@ -99,10 +94,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
         &mut self,
         msg: impl Into<Message>,
     ) -> impl Future<Output = Result<(), Error>> + '_ {
-        let mut msg = Some(msg.into());
+        self.queue(msg.into(), false)
+    }
+
+    /// `send` (`flush`) or `write`: a small future, as `WebSocketStream`'s.
+    fn queue(&mut self, msg: Message, flush: bool) -> impl Future<Output = Result<(), Error>> + '_ {
+        let mut msg = Some(msg);
         poll_fn(move |cx| {
             self.shared
-                .with(cx, WRITER, |d, cx| d.poll_send(cx, &mut msg, false))
+                .with(cx, WRITER, |d, cx| d.poll_send(cx, &mut msg, flush))
         })
     }
 

@@ -148,9 +148,10 @@ impl Connection {
     }
 
     /// As [`receive_buf`](Self::receive_buf), for a transport that appends to a `BytesMut`
-    /// (tokio's `poll_read_buf`): the receive buffer, holding just the bytes not yet parsed,
-    /// with the same room reserved but not zeroed. Append what the transport read, then call
-    /// [`receive_appended`](Self::receive_appended). Append nothing else, and remove nothing.
+    /// (a `BufMut` read into spare capacity): the receive buffer, holding just the bytes not
+    /// yet parsed, with the same room reserved but not zeroed. Append what the transport read,
+    /// then call [`receive_appended`](Self::receive_appended). Append nothing else, and remove
+    /// nothing.
     pub fn receive_reserve(&mut self) -> &mut BytesMut {
         let want = self.read_room();
         self.recv.reserve(want)
